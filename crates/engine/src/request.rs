@@ -1,0 +1,367 @@
+//! What the ad server asks ([`AdRequest`]) and what the engine answers ([`Decision`]).
+
+use crate::campaign::Format;
+use adloop_core::{
+    AdvertiserId, CampaignId, Cpm, CreativeId, DealId, HouseholdId, ImpressionId, Money, Timestamp,
+    UserId,
+};
+use serde::{Deserialize, Serialize};
+
+/// Most slots one ranked request or pod may ask for.
+pub const MAX_SLOTS: usize = 8;
+
+/// One ad opportunity: who is watching, where, and what can be filled.
+///
+/// Built by the caller or by [`openrtb::parse_bid_request`](crate::openrtb::parse_bid_request).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdRequest {
+    /// Request id; with the engine seed it seeds every random choice of the decision, so the
+    /// same request against the same state gives the same answer.
+    pub id: u64,
+    /// The viewer, when known.
+    pub user: Option<UserId>,
+    /// The viewer's household, when known.
+    pub household: Option<HouseholdId>,
+    /// Targeting facts (segments, geo, device, content), matched by campaign expressions.
+    pub attributes: Attributes,
+    /// The slots to fill.
+    pub opportunity: Opportunity,
+    /// Floor price for the open auction.
+    pub floor: Cpm,
+    /// Private-marketplace deals offered on this opportunity.
+    pub deals: Vec<DealOffer>,
+    /// When true, only campaigns bidding in one of `deals` may fill.
+    pub private_auction: bool,
+    /// Competitive categories the publisher blocks (`bcat`).
+    pub blocked_categories: Vec<String>,
+    /// Advertiser domains the publisher blocks (`badv`).
+    pub blocked_domains: Vec<String>,
+    /// When true, the decision carries a [`Trace`] of every campaign's fate.
+    pub trace: bool,
+}
+
+/// A value of a targeting attribute.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AttrValue {
+    /// An integer (segment ids, device types, hours).
+    Int(i64),
+    /// A string (countries, genres).
+    Str(String),
+}
+
+impl From<i64> for AttrValue {
+    fn from(v: i64) -> Self {
+        AttrValue::Int(v)
+    }
+}
+
+impl From<&str> for AttrValue {
+    fn from(v: &str) -> Self {
+        AttrValue::Str(v.to_owned())
+    }
+}
+
+impl From<String> for AttrValue {
+    fn from(v: String) -> Self {
+        AttrValue::Str(v)
+    }
+}
+
+/// The attributes of a request: each name maps to a set of values. An attribute the request
+/// lacks is the empty set.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Attributes {
+    entries: Vec<(String, Vec<AttrValue>)>,
+}
+
+impl Attributes {
+    /// No attributes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `values` to attribute `name` (builder style).
+    pub fn with<V: Into<AttrValue>>(
+        mut self,
+        name: &str,
+        values: impl IntoIterator<Item = V>,
+    ) -> Self {
+        self.insert(name, values);
+        self
+    }
+
+    /// Adds `values` to attribute `name`.
+    pub fn insert<V: Into<AttrValue>>(&mut self, name: &str, values: impl IntoIterator<Item = V>) {
+        let values = values.into_iter().map(Into::into);
+        match self.entries.iter_mut().find(|(n, _)| n == name) {
+            Some((_, existing)) => existing.extend(values),
+            None => self.entries.push((name.to_owned(), values.collect())),
+        }
+    }
+
+    /// The values of `name` (empty when absent).
+    pub fn get(&self, name: &str) -> &[AttrValue] {
+        self.entries
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(&[], |(_, v)| v.as_slice())
+    }
+
+    /// Every attribute and its values, in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[AttrValue])> {
+        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+    }
+
+    /// Whether no attribute is set.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The slots a request asks to fill.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Opportunity {
+    /// One slot.
+    Single {
+        /// Video or display.
+        format: Format,
+        /// Longest video that fits, in seconds (0: no limit).
+        max_duration_s: u32,
+    },
+    /// Ranked positions priced by GSP or VCG; `factors` are the positions' relative values,
+    /// strictly decreasing, first one largest.
+    Ranked {
+        /// Video or display.
+        format: Format,
+        /// Position value factors (α₁ > α₂ > …), at most [`MAX_SLOTS`].
+        factors: Vec<f64>,
+    },
+    /// A video ad pod (a CTV break).
+    Pod(Pod),
+}
+
+impl Default for Opportunity {
+    fn default() -> Self {
+        Opportunity::Single {
+            format: Format::Video,
+            max_duration_s: 0,
+        }
+    }
+}
+
+impl Opportunity {
+    /// The creative format the opportunity accepts.
+    pub fn format(&self) -> Format {
+        match self {
+            Opportunity::Single { format, .. } | Opportunity::Ranked { format, .. } => *format,
+            Opportunity::Pod(_) => Format::Video,
+        }
+    }
+}
+
+/// A video ad pod in OpenRTB 2.6 terms.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pod {
+    /// Most ads in the pod (`maxseq`), at most [`MAX_SLOTS`].
+    pub max_slots: u32,
+    /// Total seconds available (`poddur`).
+    pub max_duration_s: u32,
+    /// When not empty, every ad must last exactly one of these (`rqddurs`).
+    pub required_durations_s: Vec<u32>,
+}
+
+/// A private-marketplace deal offered on a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealOffer {
+    /// The deal.
+    pub id: DealId,
+    /// The deal's floor.
+    pub floor: Cpm,
+    /// When set, the deal clears at this fixed price (programmatic guaranteed / preferred).
+    pub fixed_price: Option<Cpm>,
+}
+
+/// The engine's answer to one [`AdRequest`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Decision {
+    /// The snapshot generation the decision was made against.
+    pub generation: crate::Generation,
+    /// The ads to show, in slot order.
+    pub placements: Vec<Placement>,
+    /// Holdout (control-group) wins recorded as ghost impressions instead of being shown.
+    pub ghosts: Vec<Ghost>,
+    /// Every campaign's fate, when the request asked for a trace.
+    pub trace: Option<Trace>,
+}
+
+impl Decision {
+    /// Whether nothing filled.
+    pub fn is_empty(&self) -> bool {
+        self.placements.is_empty()
+    }
+}
+
+/// One ad to show.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placement {
+    /// Slot index (0-based; pod position for pods).
+    pub slot: u32,
+    /// The winning campaign.
+    pub campaign: CampaignId,
+    /// Its chosen creative.
+    pub creative: CreativeId,
+    /// Its advertiser.
+    pub advertiser: AdvertiserId,
+    /// Price per impression.
+    pub price: Money,
+    /// The same price per thousand impressions.
+    pub price_cpm: Cpm,
+    /// The deal it cleared through, if any.
+    pub deal: Option<DealId>,
+    /// The creative's length in seconds (0 for display).
+    pub duration_s: u32,
+    /// Hand this back to [`Engine::record`](crate::Engine::record) when the ad is shown.
+    pub receipt: Receipt,
+}
+
+/// A control-group win: the ad that would have shown, recorded for lift measurement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ghost {
+    /// The held-out campaign.
+    pub campaign: CampaignId,
+    /// The identity's impression id in the attribution journal.
+    pub impression: ImpressionId,
+}
+
+/// Proof that the engine chose an ad and reserved its price: the only way to charge a budget.
+///
+/// Serializable so it can travel in a tracking URL or a queue. Recording it twice is an error,
+/// never a second charge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The impression number the engine assigned.
+    pub impression: ImpressionId,
+    /// The campaign to charge.
+    pub campaign: CampaignId,
+    /// The creative shown.
+    pub creative: CreativeId,
+    /// The campaign's advertiser.
+    pub advertiser: AdvertiserId,
+    /// The reserved price per impression.
+    pub price: Money,
+    /// The viewer, when known.
+    pub user: Option<UserId>,
+    /// The household, when known.
+    pub household: Option<HouseholdId>,
+    /// When the decision was made.
+    pub decided_at: Timestamp,
+    /// The ledger reservation's opaque token.
+    pub(crate) token: u64,
+}
+
+/// Why a campaign did or did not fill, in delivery-funnel order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Fate {
+    /// Its targeting expression is false for this request.
+    NotTargeted,
+    /// The request is outside its flight.
+    OutOfFlight,
+    /// A publisher block (`bcat`, `badv`) excludes it.
+    Blocked,
+    /// The request is a private auction and the campaign bids in none of its deals.
+    NotInDeal,
+    /// No creative fits the opportunity's format or duration.
+    NoFittingCreative,
+    /// A frequency cap is reached for this viewer.
+    FrequencyCapped,
+    /// The pacing controller skipped this opportunity.
+    PacedOut,
+    /// The budget has nothing left to reserve.
+    BudgetExhausted,
+    /// Its bid is below the floor.
+    BelowFloor,
+    /// Its bid is below the deal's floor.
+    BelowDealFloor,
+    /// A higher bid of its tier won.
+    Outbid,
+    /// A higher tier won.
+    LowerTier,
+    /// An ad of the same advertiser or domain already fills the pod.
+    SameAdvertiser,
+    /// An ad of a competing category already fills the pod.
+    CategoryConflict,
+    /// Its creative does not fit the pod's remaining duration.
+    DurationDoesNotFit,
+    /// The pod has no free slot.
+    PodFull,
+    /// The auction found its bid invalid.
+    InvalidBid,
+    /// It won the auction in the control group: recorded as a ghost, not shown.
+    HeldOut,
+    /// It won but the budget could not be reserved (another thread spent it first).
+    ReservationFailed,
+    /// It won a slot.
+    Won,
+}
+
+impl Fate {
+    /// The OpenRTB 2.6 loss reason code, where OpenRTB defines one.
+    pub fn openrtb_loss_code(self) -> Option<u32> {
+        Some(match self {
+            Fate::Won => 0,
+            Fate::BelowFloor => 100,
+            Fate::BelowDealFloor => 101,
+            Fate::Outbid | Fate::LowerTier => 102,
+            Fate::NotInDeal => 213,
+            Fate::Blocked | Fate::SameAdvertiser => 205,
+            Fate::CategoryConflict => 209,
+            Fate::NoFittingCreative => 204,
+            Fate::DurationDoesNotFit | Fate::PodFull => 200,
+            Fate::InvalidBid => 3,
+            _ => return None,
+        })
+    }
+}
+
+/// One campaign's line in a decision trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceEntry {
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// What happened to it.
+    pub fate: Fate,
+}
+
+/// The delivery funnel of one decision: every campaign of the snapshot with its fate.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trace {
+    /// One entry per campaign, in snapshot order.
+    pub entries: Vec<TraceEntry>,
+}
+
+impl Trace {
+    /// The fate of `campaign`, if it was in the snapshot.
+    pub fn fate(&self, campaign: CampaignId) -> Option<Fate> {
+        self.entries
+            .iter()
+            .find(|e| e.campaign == campaign)
+            .map(|e| e.fate)
+    }
+
+    /// How many campaigns met each fate.
+    pub fn funnel(&self) -> Vec<(Fate, usize)> {
+        let mut counts: Vec<(Fate, usize)> = Vec::new();
+        for e in &self.entries {
+            match counts.iter_mut().find(|(f, _)| *f == e.fate) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((e.fate, 1)),
+            }
+        }
+        counts
+    }
+}
