@@ -1,0 +1,846 @@
+//! The compiled index: bitset rows over conjunctions, built once, matched many times.
+//!
+//! # Layout
+//! Every expression is normalized to at most [`MAX_CONJUNCTIONS`] conjunctions; each
+//! conjunction is a *row* (one bit position). Expressions beyond the caps go to the
+//! [`Fallback`] evaluator. Within a conjunction, the `j`-th literal on attribute `a`
+//! belongs to *lane* `(a, j)`, so each row has at most one literal per lane, and a row
+//! matches exactly when every lane it appears in is satisfied.
+//!
+//! For a lane, let `m0` be the rows satisfied when the request has no value for the
+//! attribute (rows not in the lane, and rows whose literal is negated) and `H` the rows
+//! whose atom is true for the request's values. The lane is satisfied by exactly
+//! `m0 XOR H`, because `H` only holds rows of the lane, and a negated literal is
+//! satisfied where its atom is not. `H` is the OR, over the request's values, of a
+//! posting per value: a sparse list of row bits, or, for values hit by many rows, a
+//! dense bitset stored pre-folded as `m0 XOR P(v)` so that the common single-valued
+//! case is one AND pass. Integer ranges are bucketed at their endpoints, one posting per
+//! bucket.
+//!
+//! Rows are sorted by their lane signature (lanes ranked by how many rows use them), so
+//! the rows of a lane sit in few runs of words; a lane stores and touches only the words
+//! of its runs. Matching ANDs each lane into a result bitset, maps surviving rows to key
+//! ordinals in a second bitset (which also removes duplicates from multi-row
+//! expressions), adds the fallback's answers, and emits keys in ascending order.
+
+mod fallback;
+mod normalize;
+
+use std::collections::hash_map::Entry;
+
+use ahash::AHashMap;
+
+use crate::{
+    ast::{Expr, Value},
+    error::Error,
+    request::{Request, Stored},
+};
+
+use self::{
+    fallback::Fallback,
+    normalize::{Atom, Lit, MAX_CONJUNCTIONS, to_dnf},
+};
+
+/// The dictionary id of a request value that no expression mentions.
+pub(crate) const NO_ID: u32 = u32::MAX;
+/// Deepest expression (in [`Expr::depth`] terms) an index accepts.
+const MAX_BUILD_DEPTH: usize = 256;
+/// Most lanes per attribute: a conjunction with more literals on one attribute goes to
+/// the fallback evaluator.
+const MAX_LANES_PER_ATTRIBUTE: usize = 8;
+/// Most expressions per index (row and key ordinals are `u32`).
+const MAX_EXPRESSIONS: usize = (u32::MAX / (MAX_CONJUNCTIONS as u32 + 1)) as usize;
+
+/// Per-attribute value dictionaries, shared by the rows and the fallback evaluator.
+#[derive(Debug, Default)]
+pub(crate) struct Dictionaries {
+    by_name: AHashMap<Box<str>, u32>,
+    attrs: Vec<Dict>,
+}
+
+#[derive(Debug, Default)]
+struct Dict {
+    ints: AHashMap<i64, u32>,
+    /// Direct table `value - dense_min → id` when the integer values are compact.
+    dense: Vec<u32>,
+    dense_min: i64,
+    strs: AHashMap<Box<str>, u32>,
+    next: u32,
+    lanes: Vec<u32>,
+}
+
+impl Dictionaries {
+    pub(crate) fn attribute(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.by_name.get(name) {
+            return id;
+        }
+        let id = self.attrs.len() as u32;
+        self.by_name.insert(name.into(), id);
+        self.attrs.push(Dict::default());
+        id
+    }
+
+    pub(crate) fn intern(&mut self, attr: u32, value: &Value) -> u32 {
+        let d = &mut self.attrs[attr as usize];
+        let next = d.next;
+        let id = match value {
+            Value::Int(v) => *d.ints.entry(*v).or_insert(next),
+            Value::Str(s) => match d.strs.get(s.as_str()) {
+                Some(&id) => id,
+                None => {
+                    d.strs.insert(s.as_str().into(), next);
+                    next
+                }
+            },
+        };
+        if id == next {
+            d.next += 1;
+        }
+        id
+    }
+
+    fn finish(&mut self) {
+        for d in &mut self.attrs {
+            let (Some(&min), Some(&max)) = (d.ints.keys().min(), d.ints.keys().max()) else {
+                continue;
+            };
+            let span = (max as i128 - min as i128) as u128;
+            if span < 4 * d.ints.len() as u128 + 1024 {
+                d.dense = vec![NO_ID; span as usize + 1];
+                d.dense_min = min;
+                for (&v, &id) in &d.ints {
+                    d.dense[(v - min) as usize] = id;
+                }
+                d.ints = AHashMap::new();
+            }
+        }
+    }
+
+    fn lookup_int(&self, attr: u32, v: i64) -> u32 {
+        let d = &self.attrs[attr as usize];
+        if d.dense.is_empty() {
+            d.ints.get(&v).copied().unwrap_or(NO_ID)
+        } else {
+            let off = (v as i128) - (d.dense_min as i128);
+            if (0..d.dense.len() as i128).contains(&off) {
+                d.dense[off as usize]
+            } else {
+                NO_ID
+            }
+        }
+    }
+
+    fn lookup_str(&self, attr: u32, s: &str) -> u32 {
+        self.attrs[attr as usize]
+            .strs
+            .get(s)
+            .copied()
+            .unwrap_or(NO_ID)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let map = |n: usize, entry: usize| n * (entry + 1) * 8 / 7;
+        self.by_name.keys().map(|k| k.len() + 24).sum::<usize>()
+            + self
+                .attrs
+                .iter()
+                .map(|d| {
+                    map(d.ints.capacity(), 12)
+                        + d.dense.capacity() * 4
+                        + map(d.strs.capacity(), 20)
+                        + d.strs.keys().map(|k| k.len()).sum::<usize>()
+                        + d.lanes.capacity() * 4
+                })
+                .sum::<usize>()
+    }
+}
+
+/// A request encoded against one index: per attribute, its dictionary ids and its
+/// integers.
+#[derive(Debug)]
+pub(crate) struct Encoded<'a> {
+    ids: &'a [u32],
+    ints: &'a [i64],
+    spans: &'a [Span],
+}
+
+impl Encoded<'_> {
+    pub(crate) fn ids(&self, attr: u32) -> &[u32] {
+        let s = self.spans[attr as usize];
+        &self.ids[s.ids_start as usize..s.ids_end as usize]
+    }
+
+    pub(crate) fn ints(&self, attr: u32) -> &[i64] {
+        let s = self.spans[attr as usize];
+        &self.ints[s.ints_start as usize..s.ints_end as usize]
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    ids_start: u32,
+    ids_end: u32,
+    ints_start: u32,
+    ints_end: u32,
+}
+
+/// Where a value's (or range bucket's) rows are: `len == 0` none, `DENSE` flag set:
+/// `dense[start..start + words]` holds `m0 XOR P`; otherwise `entries[start..start + len]`
+/// holds local bit numbers.
+#[derive(Debug, Clone, Copy, Default)]
+struct Plan {
+    start: u32,
+    len: u32,
+}
+
+const DENSE: u32 = 1 << 31;
+
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    /// First word of the run in the result bitset.
+    word: u32,
+    len: u32,
+    /// First word of the run in the lane's compact bitsets.
+    local: u32,
+}
+
+#[derive(Debug, Default)]
+struct Lane {
+    attr: u32,
+    runs: Vec<Run>,
+    words: usize,
+    m0: Vec<u64>,
+    by_value: Vec<Plan>,
+    entries: Vec<u32>,
+    dense: Vec<u64>,
+    /// Sorted bucket starts; bucket `i` is `[bounds[i], bounds[i + 1])`.
+    bounds: Vec<i64>,
+    bucket_plans: Vec<Plan>,
+    /// Ranges answered by scanning, when bucketing them would cost too much memory.
+    scan: Vec<(i64, i64, u32)>,
+}
+
+impl Lane {
+    fn heap_bytes(&self) -> usize {
+        self.runs.capacity() * 12
+            + self.m0.capacity() * 8
+            + self.by_value.capacity() * 8
+            + self.entries.capacity() * 4
+            + self.dense.capacity() * 8
+            + self.bounds.capacity() * 8
+            + self.bucket_plans.capacity() * 8
+            + self.scan.capacity() * 24
+    }
+
+    fn bucket_plan(&self, x: i64) -> Plan {
+        let i = self.bounds.partition_point(|&b| b <= x);
+        if i == 0 {
+            Plan::default()
+        } else {
+            self.bucket_plans[i - 1]
+        }
+    }
+}
+
+/// Size and shape of a built [`Index`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IndexStats {
+    /// Expressions added.
+    pub expressions: usize,
+    /// Distinct keys.
+    pub keys: usize,
+    /// Conjunction rows in the bitset index.
+    pub rows: usize,
+    /// Expressions answered by the fallback evaluator.
+    pub fallback_expressions: usize,
+    /// Lanes (attribute, position) the rows are split over.
+    pub lanes: usize,
+    /// Heap memory held by the index, in bytes (hash tables estimated).
+    pub heap_bytes: usize,
+}
+
+/// A compiled, immutable index over `(key, expression)` pairs that returns exactly the
+/// keys whose expression is true for a request.
+///
+/// Build it once per campaign snapshot with [`Index::build`]; call [`Index::matches`]
+/// from any number of threads, each with its own [`Scratch`]. A key added with several
+/// expressions matches when any of them does.
+///
+/// ```
+/// use adloop_targeting::{parse, Index, Request, Scratch};
+/// let a = parse(r#"segment in (1, 2) and device != "tv""#)?;
+/// let b = parse("hour between 18 and 23 or segment all (7, 8)")?;
+/// let index = Index::build([(10, &a), (20, &b)])?;
+///
+/// let mut req = Request::new();
+/// req.push_int("segment", 2);
+/// req.push_int("hour", 20);
+/// let (mut scratch, mut out) = (Scratch::new(), Vec::new());
+/// index.matches(&req, &mut scratch, &mut out);
+/// assert_eq!(out, [10, 20]);
+/// # Ok::<(), adloop_targeting::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Index {
+    dicts: Dictionaries,
+    lanes: Vec<Lane>,
+    rows: usize,
+    /// All-ones over real rows, zero past the last row.
+    valid: Vec<u64>,
+    row_key: Vec<u32>,
+    /// Distinct keys, ascending; key ordinals index this.
+    keys: Vec<u32>,
+    fallback: Fallback,
+    expressions: usize,
+    max_lane_words: usize,
+}
+
+struct RowBuild<'a> {
+    key_ord: u32,
+    lits: Vec<(u32, Lit<'a>)>,
+}
+
+impl Index {
+    /// Compiles an index over `(key, expression)` pairs.
+    ///
+    /// Fails only on expressions built in code deeper than 256 levels
+    /// ([`Error::ExpressionTooDeep`]) or on more than about 250 million expressions;
+    /// every other expression is indexed, as bitset rows or through the exact fallback
+    /// evaluator.
+    pub fn build<'a, I>(pairs: I) -> Result<Index, Error>
+    where
+        I: IntoIterator<Item = (u32, &'a Expr)>,
+    {
+        let pairs: Vec<(u32, &Expr)> = pairs.into_iter().collect();
+        if pairs.len() > MAX_EXPRESSIONS {
+            return Err(Error::TooManyExpressions {
+                limit: MAX_EXPRESSIONS,
+            });
+        }
+        let mut keys: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let key_ord = |k: u32| keys.binary_search(&k).unwrap_or(0) as u32;
+
+        let mut dicts = Dictionaries::default();
+        let mut fallback = Fallback::default();
+        let mut rows: Vec<RowBuild<'_>> = Vec::new();
+        // (attr, j) -> lane id
+        let mut lane_of: AHashMap<(u32, u32), u32> = AHashMap::new();
+        let mut lane_attr: Vec<u32> = Vec::new();
+        let mut per_attr_count: Vec<u32> = Vec::new();
+
+        for &(key, expr) in &pairs {
+            if expr.depth() > MAX_BUILD_DEPTH {
+                return Err(Error::ExpressionTooDeep {
+                    key,
+                    limit: MAX_BUILD_DEPTH,
+                });
+            }
+            let ord = key_ord(key);
+            let conjs = to_dnf(expr).filter(|conjs| {
+                conjs.iter().all(|c| {
+                    let mut counts: AHashMap<&str, usize> = AHashMap::new();
+                    c.iter().all(|l| {
+                        let n = counts.entry(l.attr).or_insert(0);
+                        *n += 1;
+                        *n <= MAX_LANES_PER_ATTRIBUTE
+                    })
+                })
+            });
+            let Some(conjs) = conjs else {
+                fallback.add(ord, expr, &mut dicts);
+                continue;
+            };
+            for conj in conjs {
+                let mut lits = Vec::with_capacity(conj.len());
+                for lit in conj {
+                    let attr = dicts.attribute(lit.attr);
+                    if per_attr_count.len() < dicts.attrs.len() {
+                        per_attr_count.resize(dicts.attrs.len(), 0);
+                    }
+                    let j = per_attr_count[attr as usize];
+                    per_attr_count[attr as usize] += 1;
+                    let lane = match lane_of.entry((attr, j)) {
+                        Entry::Occupied(e) => *e.get(),
+                        Entry::Vacant(e) => {
+                            lane_attr.push(attr);
+                            dicts.attrs[attr as usize]
+                                .lanes
+                                .push(lane_attr.len() as u32 - 1);
+                            *e.insert(lane_attr.len() as u32 - 1)
+                        }
+                    };
+                    if let Atom::In(values) = lit.atom {
+                        for v in values {
+                            dicts.intern(attr, v);
+                        }
+                    }
+                    lits.push((lane, lit));
+                }
+                for (_, lit) in &lits {
+                    let attr = dicts.by_name[lit.attr];
+                    per_attr_count[attr as usize] = 0;
+                }
+                rows.push(RowBuild { key_ord: ord, lits });
+            }
+        }
+        dicts.finish();
+
+        // Rank lanes by use, most used first, and sort rows by their ranked signature
+        // so that each lane's rows cluster into few runs of words.
+        let mut lane_use = vec![0usize; lane_attr.len()];
+        for r in &rows {
+            for (lane, _) in &r.lits {
+                lane_use[*lane as usize] += 1;
+            }
+        }
+        let mut by_use: Vec<u32> = (0..lane_attr.len() as u32).collect();
+        by_use.sort_by_key(|&l| (std::cmp::Reverse(lane_use[l as usize]), l));
+        let mut rank = vec![0u32; lane_attr.len()];
+        for (r, &l) in by_use.iter().enumerate() {
+            rank[l as usize] = r as u32;
+        }
+        let mut order: Vec<(Vec<u32>, u32, u32)> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut sig: Vec<u32> = r.lits.iter().map(|(l, _)| rank[*l as usize]).collect();
+                sig.sort_unstable();
+                sig.dedup();
+                (sig, r.key_ord, i as u32)
+            })
+            .collect();
+        order.sort_unstable();
+        let n = rows.len();
+        let words = n.div_ceil(64);
+
+        // Members of each lane in row order: (row position, literal).
+        let mut members: Vec<Vec<(u32, Lit<'_>)>> = vec![Vec::new(); lane_attr.len()];
+        let mut row_key = Vec::with_capacity(n);
+        for (pos, (_, key_ord, i)) in order.iter().enumerate() {
+            row_key.push(*key_ord);
+            for (lane, lit) in &rows[*i as usize].lits {
+                members[*lane as usize].push((pos as u32, *lit));
+            }
+        }
+        drop(order);
+        drop(rows);
+
+        let mut local_of = vec![u32::MAX; words];
+        let mut lanes = Vec::with_capacity(lane_attr.len());
+        for (lane_id, mem) in members.into_iter().enumerate() {
+            lanes.push(build_lane(lane_attr[lane_id], &mem, &mut local_of, &dicts));
+        }
+
+        let mut valid = vec![!0u64; words];
+        if !n.is_multiple_of(64) {
+            valid[words - 1] = (1u64 << (n % 64)) - 1;
+        }
+        let max_lane_words = lanes.iter().map(|l| l.words).max().unwrap_or(0);
+        Ok(Index {
+            dicts,
+            lanes,
+            rows: n,
+            valid,
+            row_key,
+            keys,
+            fallback,
+            expressions: pairs.len(),
+            max_lane_words,
+        })
+    }
+
+    /// Size and shape of the index.
+    pub fn stats(&self) -> IndexStats {
+        IndexStats {
+            expressions: self.expressions,
+            keys: self.keys.len(),
+            rows: self.rows,
+            fallback_expressions: self.fallback.len(),
+            lanes: self.lanes.len(),
+            heap_bytes: self.heap_bytes(),
+        }
+    }
+
+    /// Heap memory held by the index, in bytes (hash tables estimated from capacity).
+    pub fn heap_bytes(&self) -> usize {
+        self.dicts.heap_bytes()
+            + self.lanes.iter().map(Lane::heap_bytes).sum::<usize>()
+            + self.valid.capacity() * 8
+            + self.row_key.capacity() * 4
+            + self.keys.capacity() * 4
+            + self.fallback.heap_bytes()
+    }
+
+    /// Number of expressions the index was built from.
+    pub fn len(&self) -> usize {
+        self.expressions
+    }
+
+    /// Whether the index was built from no expressions.
+    pub fn is_empty(&self) -> bool {
+        self.expressions == 0
+    }
+
+    /// Writes into `out` (cleared first) every key whose expression is true for
+    /// `request`, in ascending order, each once.
+    ///
+    /// `scratch` is working space owned by the caller (keep one per thread); it grows to
+    /// fit the largest index it has served and is then reused, so steady-state matching
+    /// allocates nothing beyond `out`'s own growth.
+    pub fn matches(&self, request: &Request, scratch: &mut Scratch, out: &mut Vec<u32>) {
+        out.clear();
+        scratch.fit(self);
+        let Scratch {
+            result,
+            h,
+            keybits,
+            ids,
+            ints,
+            spans,
+        } = scratch;
+        encode(&self.dicts, request, ids, ints, spans);
+        let enc = Encoded { ids, ints, spans };
+
+        if self.rows > 0 {
+            result.copy_from_slice(&self.valid);
+            for lane in &self.lanes {
+                apply_lane(lane, &enc, result, h);
+            }
+            for (w, &word) in result.iter().enumerate() {
+                let mut bits = word;
+                while bits != 0 {
+                    let row = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let k = self.row_key[row] as usize;
+                    keybits[k >> 6] |= 1 << (k & 63);
+                }
+            }
+        }
+        for &(k, root) in &self.fallback.roots {
+            let k = k as usize;
+            if keybits[k >> 6] & (1 << (k & 63)) == 0 && self.fallback.eval(root, &enc) {
+                keybits[k >> 6] |= 1 << (k & 63);
+            }
+        }
+        let key_words = self.keys.len().div_ceil(64);
+        for (w, word) in keybits[..key_words].iter_mut().enumerate() {
+            let mut bits = *word;
+            *word = 0;
+            while bits != 0 {
+                out.push(self.keys[w * 64 + bits.trailing_zeros() as usize]);
+                bits &= bits - 1;
+            }
+        }
+    }
+}
+
+fn encode(
+    dicts: &Dictionaries,
+    request: &Request,
+    ids: &mut Vec<u32>,
+    ints: &mut Vec<i64>,
+    spans: &mut [Span],
+) {
+    ids.clear();
+    ints.clear();
+    spans.fill(Span::default());
+    for a in &request.attrs {
+        if a.values.is_empty() {
+            continue;
+        }
+        let Some(&attr) = dicts.by_name.get(&*a.name) else {
+            continue;
+        };
+        let (ids_start, ints_start) = (ids.len() as u32, ints.len() as u32);
+        for &v in &a.values {
+            let id = match v {
+                Stored::Int(x) => {
+                    ints.push(x);
+                    dicts.lookup_int(attr, x)
+                }
+                Stored::Str { .. } => match request.resolve(v) {
+                    crate::request::ValueRef::Str(s) => dicts.lookup_str(attr, s),
+                    crate::request::ValueRef::Int(_) => NO_ID,
+                },
+            };
+            if id != NO_ID {
+                ids.push(id);
+            }
+        }
+        spans[attr as usize] = Span {
+            ids_start,
+            ids_end: ids.len() as u32,
+            ints_start,
+            ints_end: ints.len() as u32,
+        };
+    }
+}
+
+fn and_runs(result: &mut [u64], runs: &[Run], src: &[u64]) {
+    for r in runs {
+        let dst = &mut result[r.word as usize..(r.word + r.len) as usize];
+        let src = &src[r.local as usize..(r.local + r.len) as usize];
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d &= *s;
+        }
+    }
+}
+
+fn apply_lane(lane: &Lane, enc: &Encoded<'_>, result: &mut [u64], h: &mut [u64]) {
+    let ids = enc.ids(lane.attr);
+    let ints = if lane.bounds.is_empty() && lane.scan.is_empty() {
+        &[][..]
+    } else {
+        enc.ints(lane.attr)
+    };
+    let mut count = 0usize;
+    let mut single = Plan::default();
+    for &id in ids {
+        if let Some(&p) = lane.by_value.get(id as usize)
+            && p.len != 0
+        {
+            count += 1;
+            single = p;
+        }
+    }
+    if !lane.bounds.is_empty() {
+        for &x in ints {
+            let p = lane.bucket_plan(x);
+            if p.len != 0 {
+                count += 1;
+                single = p;
+            }
+        }
+    }
+    if !lane.scan.is_empty() && !ints.is_empty() {
+        count += 2;
+    }
+    let m = lane.words;
+    if count == 0 {
+        and_runs(result, &lane.runs, &lane.m0);
+        return;
+    }
+    if count == 1 && single.len & DENSE != 0 {
+        let s = single.start as usize;
+        and_runs(result, &lane.runs, &lane.dense[s..s + m]);
+        return;
+    }
+    let h = &mut h[..m];
+    h.fill(0);
+    let mut add = |p: Plan| {
+        if p.len & DENSE != 0 {
+            let d = &lane.dense[p.start as usize..p.start as usize + m];
+            for ((h, d), m0) in h.iter_mut().zip(d).zip(&lane.m0) {
+                *h |= *d ^ *m0;
+            }
+        } else {
+            for &bit in &lane.entries[p.start as usize..(p.start + p.len) as usize] {
+                h[(bit >> 6) as usize] |= 1 << (bit & 63);
+            }
+        }
+    };
+    for &id in ids {
+        if let Some(&p) = lane.by_value.get(id as usize)
+            && p.len != 0
+        {
+            add(p);
+        }
+    }
+    if !lane.bounds.is_empty() {
+        for &x in ints {
+            let p = lane.bucket_plan(x);
+            if p.len != 0 {
+                add(p);
+            }
+        }
+    }
+    for &x in ints {
+        for &(lo, hi, bit) in &lane.scan {
+            if lo <= x && x <= hi {
+                h[(bit >> 6) as usize] |= 1 << (bit & 63);
+            }
+        }
+    }
+    for r in &lane.runs {
+        let dst = &mut result[r.word as usize..(r.word + r.len) as usize];
+        let lo = r.local as usize;
+        let hi = lo + r.len as usize;
+        for ((d, m0), h) in dst.iter_mut().zip(&lane.m0[lo..hi]).zip(&h[lo..hi]) {
+            *d &= *m0 ^ *h;
+        }
+    }
+}
+
+/// Builds the posting plans for one group of `(key, local bit)` pairs sorted by key:
+/// dense (pre-folded with `m0`) when the group hits at least a quarter as many rows as
+/// the lane has words, sparse otherwise.
+fn plan_group(bits: &[u32], m0: &[u64], entries: &mut Vec<u32>, dense: &mut Vec<u64>) -> Plan {
+    let m = m0.len();
+    if bits.len() * 4 >= m {
+        let start = dense.len();
+        dense.extend_from_slice(m0);
+        for &b in bits {
+            dense[start + (b >> 6) as usize] ^= 1 << (b & 63);
+        }
+        Plan {
+            start: start as u32,
+            len: DENSE | 1,
+        }
+    } else {
+        let start = entries.len();
+        entries.extend_from_slice(bits);
+        Plan {
+            start: start as u32,
+            len: bits.len() as u32,
+        }
+    }
+}
+
+fn build_lane(
+    attr: u32,
+    members: &[(u32, Lit<'_>)],
+    local_of: &mut [u32],
+    dicts: &Dictionaries,
+) -> Lane {
+    // Runs of words holding the lane's rows (members are in row order).
+    let mut runs: Vec<Run> = Vec::new();
+    let mut local = 0u32;
+    for &(row, _) in members {
+        let w = row / 64;
+        match runs.last_mut() {
+            Some(r) if r.word + r.len - 1 == w => {}
+            Some(r) if r.word + r.len == w => {
+                r.len += 1;
+                local_of[w as usize] = local;
+                local += 1;
+            }
+            _ => {
+                runs.push(Run {
+                    word: w,
+                    len: 1,
+                    local,
+                });
+                local_of[w as usize] = local;
+                local += 1;
+            }
+        }
+    }
+    let m = local as usize;
+    let local_bit = |row: u32| local_of[(row / 64) as usize] * 64 + (row % 64);
+    let mut m0 = vec![!0u64; m];
+    let mut in_pairs: Vec<(u32, u32)> = Vec::new();
+    let mut ranges: Vec<(i64, i64, u32)> = Vec::new();
+    for &(row, lit) in members {
+        let b = local_bit(row);
+        if !lit.negated {
+            m0[(b >> 6) as usize] &= !(1 << (b & 63));
+        }
+        match lit.atom {
+            Atom::In(values) => {
+                for v in values {
+                    let id = match v {
+                        Value::Int(x) => dicts.lookup_int(attr, *x),
+                        Value::Str(s) => dicts.lookup_str(attr, s),
+                    };
+                    in_pairs.push((id, b));
+                }
+            }
+            Atom::Range(lo, hi) => ranges.push((lo, hi, b)),
+        }
+    }
+    in_pairs.sort_unstable();
+    in_pairs.dedup();
+
+    let mut lane = Lane {
+        attr,
+        runs,
+        words: m,
+        ..Lane::default()
+    };
+    let dict_len = dicts.attrs[attr as usize].next as usize;
+    lane.by_value = vec![Plan::default(); dict_len];
+    let mut bits: Vec<u32> = Vec::new();
+    for group in in_pairs.chunk_by(|a, b| a.0 == b.0) {
+        bits.clear();
+        bits.extend(group.iter().map(|p| p.1));
+        lane.by_value[group[0].0 as usize] =
+            plan_group(&bits, &m0, &mut lane.entries, &mut lane.dense);
+    }
+
+    if !ranges.is_empty() {
+        let mut bounds: Vec<i64> = Vec::with_capacity(ranges.len() * 2);
+        for &(lo, hi, _) in &ranges {
+            bounds.push(lo);
+            if let Some(end) = hi.checked_add(1) {
+                bounds.push(end);
+            }
+        }
+        bounds.sort_unstable();
+        bounds.dedup();
+        let bucket = |x: i64| bounds.partition_point(|&b| b <= x) - 1;
+        let cover: usize = ranges
+            .iter()
+            .map(|&(lo, hi, _)| {
+                let end = hi.checked_add(1).map_or(bounds.len(), &bucket);
+                end - bucket(lo)
+            })
+            .sum();
+        if cover <= 64 * ranges.len() + 4096 {
+            let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(cover);
+            for &(lo, hi, b) in &ranges {
+                let end = hi.checked_add(1).map_or(bounds.len(), &bucket);
+                for i in bucket(lo)..end {
+                    pairs.push((i as u32, b));
+                }
+            }
+            pairs.sort_unstable();
+            lane.bucket_plans = vec![Plan::default(); bounds.len()];
+            for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+                bits.clear();
+                bits.extend(group.iter().map(|p| p.1));
+                lane.bucket_plans[group[0].0 as usize] =
+                    plan_group(&bits, &m0, &mut lane.entries, &mut lane.dense);
+            }
+            lane.bounds = bounds;
+        } else {
+            lane.scan = ranges;
+        }
+    }
+    lane.m0 = m0;
+    lane
+}
+
+/// Working space for [`Index::matches`], owned by the caller: keep one per thread and
+/// reuse it. It fits itself to each index it is used with, growing only when an index is
+/// larger than any before.
+#[derive(Debug, Default, Clone)]
+pub struct Scratch {
+    result: Vec<u64>,
+    h: Vec<u64>,
+    keybits: Vec<u64>,
+    ids: Vec<u32>,
+    ints: Vec<i64>,
+    spans: Vec<Span>,
+}
+
+impl Scratch {
+    /// Empty working space; it grows on first use.
+    pub fn new() -> Self {
+        Scratch::default()
+    }
+
+    fn fit(&mut self, index: &Index) {
+        self.result.resize(index.valid.len(), 0);
+        if self.h.len() < index.max_lane_words {
+            self.h.resize(index.max_lane_words, 0);
+        }
+        let key_words = index.keys.len().div_ceil(64);
+        if self.keybits.len() < key_words {
+            self.keybits.resize(key_words, 0);
+        }
+        self.spans.resize(index.dicts.attrs.len(), Span::default());
+    }
+}

@@ -1,0 +1,354 @@
+//! Public-API tests: the index against the reference evaluator, the printer against the
+//! parser, and the contract's semantics on hand-written cases.
+
+use adloop_targeting::{Error, Expr, Index, Op, Request, Scratch, Value, parse};
+use proptest::prelude::*;
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+
+const ATTRS: [&str; 5] = ["seg", "geo.c", "n", "hour", "dev_type"];
+
+fn value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        4 => (0i64..12).prop_map(Value::Int),
+        2 => prop::sample::select(vec!["a", "b", "c", "q\"x", "5", "\\"]).prop_map(Value::from),
+        1 => any::<i64>().prop_map(Value::Int),
+    ]
+}
+
+fn list() -> impl Strategy<Value = Vec<Value>> {
+    prop_oneof![
+        6 => prop::collection::vec(value(), 1..5),
+        1 => (300usize..2000, 0i64..4).prop_map(|(n, off)| (0..n as i64).map(|i| Value::Int(i * 3 + off)).collect()),
+    ]
+}
+
+fn bound() -> impl Strategy<Value = i64> {
+    prop_oneof![8 => -2i64..14, 1 => Just(i64::MIN), 1 => Just(i64::MAX)]
+}
+
+fn predicate() -> impl Strategy<Value = Expr> {
+    let op = prop_oneof![
+        3 => list().prop_map(Op::In),
+        2 => list().prop_map(Op::NotIn),
+        1 => prop::collection::vec(value(), 1..4).prop_map(Op::All),
+        1 => value().prop_map(Op::Eq),
+        1 => value().prop_map(Op::Ne),
+        1 => bound().prop_map(Op::Lt),
+        1 => bound().prop_map(Op::Le),
+        1 => bound().prop_map(Op::Gt),
+        1 => bound().prop_map(Op::Ge),
+        2 => (bound(), bound()).prop_map(|(a, b)| Op::Between(a, b)),
+    ];
+    (prop::sample::select(ATTRS.to_vec()), op).prop_map(|(a, op)| Expr::pred(a, op))
+}
+
+fn expr() -> impl Strategy<Value = Expr> {
+    let leaf = prop_oneof![20 => predicate(), 1 => Just(Expr::True), 1 => Just(Expr::False)];
+    leaf.prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            1 => inner.clone().prop_map(|e| Expr::Not(Box::new(e))),
+            3 => prop::collection::vec(inner.clone(), 2..5).prop_map(Expr::And),
+            2 => prop::collection::vec(inner, 2..4).prop_map(Expr::Or),
+        ]
+    })
+}
+
+fn request() -> impl Strategy<Value = Request> {
+    let attr_values = prop::option::weighted(0.7, prop::collection::vec(value(), 0..6));
+    prop::collection::vec(attr_values, ATTRS.len()).prop_map(|per_attr| {
+        let mut req = Request::new();
+        for (name, values) in ATTRS.iter().zip(per_attr) {
+            for v in values.into_iter().flatten() {
+                req.push(name, &v);
+            }
+        }
+        req
+    })
+}
+
+fn reference(pairs: &[(u32, Expr)], req: &Request) -> Vec<u32> {
+    let mut keys: Vec<u32> = pairs
+        .iter()
+        .filter(|(_, e)| e.matches(req))
+        .map(|(k, _)| *k)
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn index_equals_reference(
+        exprs in prop::collection::vec((0u32..40, expr()), 0..40),
+        requests in prop::collection::vec(request(), 1..8),
+    ) {
+        let index = Index::build(exprs.iter().map(|(k, e)| (*k, e))).unwrap();
+        let (mut scratch, mut out) = (Scratch::new(), Vec::new());
+        for req in &requests {
+            index.matches(req, &mut scratch, &mut out);
+            prop_assert_eq!(&out, &reference(&exprs, req));
+        }
+    }
+
+    #[test]
+    fn print_then_parse_is_identity(e in expr()) {
+        let text = e.to_string();
+        prop_assert_eq!(parse(&text).unwrap(), e);
+    }
+
+    #[test]
+    fn parser_never_panics(text in "[a-z ()=!<>,\"\\\\0-9.-]{0,60}") {
+        let _ = parse(&text);
+    }
+}
+
+/// A larger seeded workload: lanes span many words, so sparse and dense postings,
+/// multi-word runs, multi-row keys and the fallback all take part.
+#[test]
+fn index_equals_reference_on_a_seeded_workload() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut pairs = Vec::new();
+    for i in 0..2500u32 {
+        let mut parts = Vec::new();
+        for _ in 0..rng.random_range(1..5) {
+            let attr = ATTRS[rng.random_range(0..ATTRS.len())];
+            let neg = if rng.random_range(0..10) == 0 {
+                "not "
+            } else {
+                ""
+            };
+            let p = match rng.random_range(0..6) {
+                0 | 1 => {
+                    let n = if rng.random_range(0..20) == 0 {
+                        500
+                    } else {
+                        rng.random_range(1..6)
+                    };
+                    let vals: Vec<String> = (0..n)
+                        .map(|_| rng.random_range(0..60).to_string())
+                        .collect();
+                    format!("{attr} in ({})", vals.join(", "))
+                }
+                2 => format!(
+                    "{attr} not in ({}, {})",
+                    rng.random_range(0..60),
+                    rng.random_range(0..60)
+                ),
+                3 => format!(
+                    "{attr} all ({}, {})",
+                    rng.random_range(0..8),
+                    rng.random_range(0..8)
+                ),
+                4 => {
+                    let lo = rng.random_range(0..60);
+                    format!("{attr} between {lo} and {}", lo + rng.random_range(0..20))
+                }
+                _ => format!(
+                    "({attr} = {} or {attr} >= {} or {attr} = \"s{}\")",
+                    rng.random_range(0..60),
+                    rng.random_range(40..60),
+                    rng.random_range(0..3)
+                ),
+            };
+            parts.push(format!("{neg}{p}"));
+        }
+        let text = parts.join(if rng.random_range(0..8) == 0 {
+            " or "
+        } else {
+            " and "
+        });
+        pairs.push((i % 2000, parse(&text).unwrap()));
+    }
+    let index = Index::build(pairs.iter().map(|(k, e)| (*k, e))).unwrap();
+    assert!(
+        index.stats().fallback_expressions > 0,
+        "{:?}",
+        index.stats()
+    );
+    let (mut scratch, mut out) = (Scratch::new(), Vec::new());
+    let mut req = Request::new();
+    let mut total = 0;
+    for _ in 0..150 {
+        req.clear();
+        for attr in ATTRS {
+            for _ in 0..rng.random_range(0..8) {
+                if rng.random_range(0..10) == 0 {
+                    req.push_str(attr, &format!("s{}", rng.random_range(0..3)));
+                } else {
+                    req.push_int(attr, rng.random_range(0..60));
+                }
+            }
+        }
+        index.matches(&req, &mut scratch, &mut out);
+        let want = reference(&pairs, &req);
+        assert_eq!(out, want);
+        total += out.len();
+    }
+    assert!(total > 150, "workload should match something: {total}");
+}
+
+#[test]
+fn absent_attributes_follow_the_contract() {
+    let req = Request::new();
+    for (text, want) in [
+        ("a in (1)", false),
+        ("a = 1", false),
+        ("a all (1)", false),
+        ("a < 5", false),
+        ("a between 0 and 9", false),
+        ("a not in (1)", true),
+        ("a != 1", true),
+        ("not a all (1)", true),
+        ("not a >= 0", true),
+    ] {
+        let e = parse(text).unwrap();
+        assert_eq!(e.matches(&req), want, "{text}");
+        let index = Index::build([(3, &e)]).unwrap();
+        let mut out = Vec::new();
+        index.matches(&req, &mut Scratch::new(), &mut out);
+        assert_eq!(out.is_empty(), !want, "{text}");
+    }
+}
+
+#[test]
+fn ints_and_strings_are_different_values() {
+    let mut req = Request::new();
+    req.push_str("a", "5");
+    assert!(!parse("a = 5").unwrap().matches(&req));
+    assert!(parse("a = \"5\"").unwrap().matches(&req));
+    assert!(!parse("a > 1").unwrap().matches(&req));
+}
+
+#[test]
+fn multi_valued_semantics() {
+    let mut req = Request::new();
+    for s in [3, 9, 40] {
+        req.push_int("seg", s);
+    }
+    let yes = [
+        "seg in (1, 9)",
+        "seg all (3, 40)",
+        "seg > 39 and seg < 4",
+        "seg between 5 and 10",
+        "seg not in (1, 2)",
+    ];
+    let no = [
+        "seg all (3, 4)",
+        "seg not in (40)",
+        "seg between 10 and 39",
+        "seg != 3",
+    ];
+    let exprs: Vec<Expr> = yes.iter().chain(&no).map(|t| parse(t).unwrap()).collect();
+    let index = Index::build(exprs.iter().enumerate().map(|(i, e)| (i as u32, e))).unwrap();
+    let mut out = Vec::new();
+    index.matches(&req, &mut Scratch::new(), &mut out);
+    assert_eq!(out, (0..yes.len() as u32).collect::<Vec<_>>());
+}
+
+#[test]
+fn keys_come_out_ascending_and_once() {
+    let e1 = parse("a = 1 or b = 1").unwrap();
+    let e2 = parse("true").unwrap();
+    let index = Index::build([(900, &e1), (7, &e2), (900, &e2), (u32::MAX, &e1)]).unwrap();
+    let mut req = Request::new();
+    req.push_int("a", 1);
+    req.push_int("b", 1);
+    let mut out = Vec::new();
+    index.matches(&req, &mut Scratch::new(), &mut out);
+    assert_eq!(out, [7, 900, u32::MAX]);
+}
+
+#[test]
+fn hard_expressions_go_to_the_fallback_and_stay_exact() {
+    // 5^4 conjunctions: far past the normal-form cap.
+    let wide = parse(
+        "(a = 1 or b = 1 or c = 1 or d = 1 or e = 1) and (a = 2 or b = 2 or c = 2 or d = 2 or e = 2) \
+         and (a = 3 or b = 3 or c = 3 or d = 3 or e = 3) and (a = 4 or b = 4 or c = 4 or d = 4 or e = 4)",
+    )
+    .unwrap();
+    let not_all = parse(&format!(
+        "not s all ({})",
+        (0..100)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    ))
+    .unwrap();
+    let index = Index::build([(1, &wide), (2, &not_all)]).unwrap();
+    assert_eq!(index.stats().fallback_expressions, 2);
+    let mut req = Request::new();
+    for (a, v) in [("a", 1), ("b", 2), ("c", 3), ("e", 4)] {
+        req.push_int(a, v);
+    }
+    let mut out = Vec::new();
+    let mut scratch = Scratch::new();
+    index.matches(&req, &mut scratch, &mut out);
+    assert_eq!(out, [1, 2]);
+    for i in 0..100 {
+        req.push_int("s", i);
+    }
+    req.push_int("d", 9);
+    index.matches(&req, &mut scratch, &mut out);
+    assert_eq!(out, [1]);
+}
+
+#[test]
+fn deep_expressions_built_in_code_are_rejected_not_overflowed() {
+    let mut e = Expr::True;
+    for _ in 0..300 {
+        e = Expr::Not(Box::new(e));
+    }
+    let err = Index::build([(4, &e)]).unwrap_err();
+    assert_eq!(err, Error::ExpressionTooDeep { key: 4, limit: 256 });
+    assert_eq!(
+        err.to_string(),
+        "expression for key 4 nests deeper than the limit of 256"
+    );
+}
+
+#[test]
+fn request_reuse_and_slots() {
+    let mut req = Request::new();
+    let seg = req.slot("segment");
+    assert_eq!(req.slot("segment"), seg);
+    req.push_int_at(seg, 4);
+    req.push_str("segment", "x");
+    let got: Vec<String> = req.values("segment").map(|v| v.to_string()).collect();
+    assert_eq!(got, ["4", "\"x\""]);
+    req.clear();
+    assert_eq!(req.values("segment").count(), 0);
+    assert_eq!(req.attributes().count(), 0);
+    assert_eq!(req.slot("segment"), seg);
+}
+
+#[test]
+fn one_scratch_serves_indexes_of_any_size() {
+    let small = parse("a = 1").unwrap();
+    let exprs: Vec<Expr> = (0..500)
+        .map(|i| parse(&format!("a = {}", i % 3)).unwrap())
+        .collect();
+    let big = Index::build(exprs.iter().enumerate().map(|(i, e)| (i as u32 * 2, e))).unwrap();
+    let little = Index::build([(5, &small)]).unwrap();
+    let mut req = Request::new();
+    req.push_int("a", 1);
+    let (mut scratch, mut out) = (Scratch::new(), Vec::new());
+    big.matches(&req, &mut scratch, &mut out);
+    assert_eq!(out.len(), 167);
+    little.matches(&req, &mut scratch, &mut out);
+    assert_eq!(out, [5]);
+    big.matches(&req, &mut scratch, &mut out);
+    assert_eq!(out.len(), 167);
+}
+
+#[test]
+fn expressions_serialize_as_text() {
+    let e = parse("a in (1, \"x\") and not b > 2").unwrap();
+    let json = serde_json::to_string(&e).unwrap();
+    assert_eq!(json, r#""a in (1, \"x\") and not b > 2""#);
+    assert_eq!(serde_json::from_str::<Expr>(&json).unwrap(), e);
+    let bad = serde_json::from_str::<Expr>(r#""a in (""#).unwrap_err();
+    assert!(bad.to_string().contains("line 1, column 7"), "{bad}");
+}
