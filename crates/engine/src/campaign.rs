@@ -5,6 +5,7 @@
 //! in one round trip instead of one error at a time.
 
 use crate::error::CampaignError;
+use adloop_auction::Tier;
 use adloop_core::{
     AdvertiserId, CampaignId, Cpm, CreativeId, DealId, DurationMs, Money, Timestamp,
 };
@@ -17,8 +18,8 @@ pub const MAX_CAMPAIGNS: usize = 2_000_000;
 pub const MAX_CREATIVES: usize = 256;
 /// Most deals one campaign may bid in.
 pub const MAX_DEALS: usize = 256;
-/// Most competitive categories one campaign may declare.
-pub const MAX_CATEGORIES: usize = 16;
+/// Most competitive categories one campaign may declare (the auction's pod separation limit).
+pub const MAX_CATEGORIES: usize = adloop_auction::MAX_CATEGORIES;
 /// Most frequency caps one campaign may declare.
 pub const MAX_FREQUENCY_CAPS: usize = 8;
 /// Longest advertiser domain or category code, in bytes.
@@ -27,6 +28,10 @@ pub const MAX_NAME_LEN: usize = 253;
 pub const MAX_TARGETING_LEN: usize = 64 * 1024;
 /// Longest video creative, in seconds.
 pub const MAX_CREATIVE_SECONDS: u32 = 600;
+
+fn open_tier() -> Tier {
+    Tier::OPEN
+}
 
 /// One campaign: a budget, a flight, a bid, an audience and the creatives to show.
 ///
@@ -50,8 +55,9 @@ pub struct Campaign {
     pub pacing: PacingMode,
     /// What the campaign pays.
     pub bid: Bid,
-    /// Priority tier: higher tiers win regardless of price.
-    #[serde(default)]
+    /// Priority tier (`20` open, `30` deal, `40` guaranteed, `50` sponsorship, `10` house):
+    /// higher tiers win regardless of price.
+    #[serde(default = "open_tier")]
     pub tier: Tier,
     /// Private-marketplace deals this campaign bids in (with the deal's terms from the request).
     #[serde(default)]
@@ -116,26 +122,6 @@ pub enum Bid {
     Cpc(Money),
     /// A target cost per conversion, turned into an eCPM with the measured conversion rate.
     Cpa(Money),
-}
-
-/// Priority tier of a campaign. Higher tiers win a slot before lower ones are considered.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Tier {
-    /// Filler, shown only when nothing else fills.
-    House,
-    /// Open auction.
-    #[default]
-    Open,
-    /// Private-marketplace deal.
-    Deal,
-    /// Guaranteed (contracted) delivery.
-    Guaranteed,
-    /// Sponsorship: owns the inventory it targets.
-    Sponsorship,
 }
 
 /// Pacing mode of a campaign.
@@ -375,7 +361,7 @@ pub(crate) mod tests {
             },
             pacing: PacingMode::Asap,
             bid: Bid::Cpm(Cpm::from_micros(5_000_000)),
-            tier: Tier::Open,
+            tier: Tier::OPEN,
             deals: vec![],
             frequency_caps: vec![],
             categories: vec!["IAB2".into()],
@@ -440,7 +426,7 @@ pub(crate) mod tests {
             "flight":{"start":0,"end":1000},"bid":{"cpm":2000000},
             "targeting":"true","creatives":[{"id":1,"duration_s":30}]}"#;
         let m: Campaign = serde_json::from_str(minimal).unwrap();
-        assert_eq!(m.tier, Tier::Open);
+        assert_eq!(m.tier, Tier::OPEN);
         assert!(validate_all(&[m]).is_empty());
     }
 }

@@ -23,6 +23,7 @@ pub use adloop_targeting as targeting;
 pub mod openrtb;
 
 mod campaign;
+mod decide;
 mod engine;
 mod error;
 mod request;
@@ -31,13 +32,13 @@ pub use crate::{
     campaign::{
         Bid, Budget, Campaign, CapIdentity, CapScope, Creative, Flight, Format, FrequencyCap,
         MAX_CAMPAIGNS, MAX_CATEGORIES, MAX_CREATIVE_SECONDS, MAX_CREATIVES, MAX_DEALS,
-        MAX_FREQUENCY_CAPS, MAX_NAME_LEN, MAX_TARGETING_LEN, PacingMode, Tier,
+        MAX_FREQUENCY_CAPS, MAX_NAME_LEN, MAX_TARGETING_LEN, PacingMode,
     },
-    engine::{Engine, EngineBuilder, Generation},
+    engine::{CampaignSummary, Engine, EngineBuilder, Event, Generation, SpendReport},
     error::{CampaignError, CampaignErrors, Error},
     request::{
-        AdRequest, AttrValue, Attributes, DealOffer, Decision, Fate, Ghost, MAX_SLOTS, Opportunity,
-        Placement, Pod, Receipt, Trace, TraceEntry,
+        AdRequest, DealOffer, Decision, Fate, Ghost, MAX_SLOTS, Opportunity, Placement, Pod,
+        Receipt, Trace, TraceEntry,
     },
 };
 

@@ -32,10 +32,9 @@
 
 use crate::campaign::Format;
 use crate::error::Error;
-use crate::request::{
-    AdRequest, AttrValue, Attributes, DealOffer, Decision, Fate, MAX_SLOTS, Opportunity, Pod,
-};
+use crate::request::{AdRequest, DealOffer, Decision, Fate, MAX_SLOTS, Opportunity, Pod};
 use adloop_core::{CampaignId, Cpm, DealId, HouseholdId, UserId};
+use adloop_targeting::Request;
 use serde_json::{Map, Value, json};
 
 /// Size and length limits applied to a BidRequest before it is mapped.
@@ -72,7 +71,7 @@ impl Default for RtbLimits {
 }
 
 /// A mapped BidRequest.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct RtbRequest {
     /// The BidRequest id, echoed in the response.
     pub id: String,
@@ -81,7 +80,7 @@ pub struct RtbRequest {
 }
 
 /// One opportunity of a BidRequest.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct RtbImp {
     /// The OpenRTB imp ids: one, or for a structured pod one per slot in slot order.
     pub imp_ids: Vec<String>,
@@ -116,6 +115,12 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
 
 fn numeric_or_hash(s: &str) -> u64 {
     s.parse::<u64>().unwrap_or_else(|_| fnv1a(s.as_bytes()))
+}
+
+/// The [`DealId`] an OpenRTB deal id string maps to: its number when it is a decimal
+/// string, else its 64-bit FNV-1a hash. Campaigns name deals by these ids.
+pub fn deal_id(text: &str) -> DealId {
+    DealId::new(numeric_or_hash(text))
 }
 
 struct Walker<'a> {
@@ -266,6 +271,10 @@ impl Walker<'_> {
     }
 }
 
+/// A structured pod being assembled: its id, its entry in the output, and each slot's
+/// (ordering key, imp id).
+type StructuredPod = (String, usize, Vec<(i64, String)>);
+
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_owned()
@@ -309,7 +318,7 @@ pub fn parse_bid_request(
 
     // Request-wide facts shared by every imp.
     let mut shared = AdRequest::default();
-    let mut attributes = Attributes::new();
+    let mut attributes = Request::new();
     if let Some(user) = w.opt_obj(root, "user", "")? {
         if let Some(uid) = w.opt_str(user, "id", "user")? {
             shared.user = Some(UserId::new(numeric_or_hash(uid)));
@@ -324,7 +333,8 @@ pub fn parse_bid_request(
             };
         }
         let data = w.opt_array(user, "data", "user", limits.max_data)?;
-        let mut segments = Vec::new();
+        let mut segments = 0usize;
+        let segment = attributes.slot("segment");
         for (k, d) in data.iter().enumerate() {
             let dpath = format!("user.data[{k}]");
             let d = w.obj(d, &dpath)?;
@@ -333,29 +343,27 @@ pub fn parse_bid_request(
                 let spath = format!("{dpath}.segment[{m}]");
                 let s = w.obj(s, &spath)?;
                 let sid = w.req_str(s, "id", &spath)?;
-                if segments.len() >= limits.max_segments {
+                if segments >= limits.max_segments {
                     return Err(Error::rtb(
                         spath,
                         format!("more than {} segments in all", limits.max_segments),
                     ));
                 }
-                segments.push(match sid.parse::<i64>() {
-                    Ok(n) => AttrValue::Int(n),
-                    Err(_) => AttrValue::Str(sid.to_owned()),
-                });
+                segments += 1;
+                match sid.parse::<i64>() {
+                    Ok(n) => attributes.push_int_at(segment, n),
+                    Err(_) => attributes.push_str_at(segment, sid),
+                }
             }
-        }
-        if !segments.is_empty() {
-            attributes.insert("segment", segments);
         }
     }
     let mut geo = None;
     if let Some(device) = w.opt_obj(root, "device", "")? {
         if let Some(t) = w.opt_int(device, "devicetype", "device")? {
-            attributes.insert("device.type", [t]);
+            attributes.push_int("device.type", t);
         }
         if let Some(os) = w.opt_str(device, "os", "device")? {
-            attributes.insert("device.os", [os]);
+            attributes.push_str("device.os", os);
         }
         if shared.user.is_none()
             && let Some(ifa) = w.opt_str(device, "ifa", "device")?
@@ -379,7 +387,7 @@ pub fn parse_bid_request(
             ("city", "geo.city"),
         ] {
             if let Some(v) = w.opt_str(g, key, gpath)? {
-                attributes.insert(attr, [v]);
+                attributes.push_str(attr, v);
             }
         }
     }
@@ -387,23 +395,21 @@ pub fn parse_bid_request(
         let Some(place) = w.opt_obj(root, key, "")? else {
             continue;
         };
-        let cats = w.str_list(place, "cat", path)?;
-        if !cats.is_empty() {
-            attributes.insert("publisher.cat", cats);
+        for cat in w.str_list(place, "cat", path)? {
+            attributes.push_str("publisher.cat", &cat);
         }
         if let Some(p) = w.opt_obj(place, "publisher", path)?
             && let Some(pid) = w.opt_str(p, "id", &join(path, "publisher"))?
         {
-            attributes.insert("publisher", [pid]);
+            attributes.push_str("publisher", pid);
         }
         if let Some(content) = w.opt_obj(place, "content", path)? {
             let cpath = join(path, "content");
             if let Some(genre) = w.opt_str(content, "genre", &cpath)? {
-                attributes.insert("content.genre", [genre]);
+                attributes.push_str("content.genre", genre);
             }
-            let cats = w.str_list(content, "cat", &cpath)?;
-            if !cats.is_empty() {
-                attributes.insert("content.cat", cats);
+            for cat in w.str_list(content, "cat", &cpath)? {
+                attributes.push_str("content.cat", &cat);
             }
         }
     }
@@ -431,7 +437,7 @@ pub fn parse_bid_request(
     let base = fnv1a(id.as_bytes());
     let mut out: Vec<RtbImp> = Vec::with_capacity(imps.len());
     // Structured pods: podid → index in `out`, with each slot's ordering key.
-    let mut pods: Vec<(String, usize, Vec<(i64, String)>)> = Vec::new();
+    let mut pods: Vec<StructuredPod> = Vec::new();
     for (i, imp) in imps.iter().enumerate() {
         let path = format!("imp[{i}]");
         let imp = w.obj(imp, &path)?;
@@ -452,7 +458,7 @@ pub fn parse_bid_request(
                 w.currency(d, &dpath, currency)?;
                 let floor = w.opt_price(d, "bidfloor", &dpath)?.unwrap_or_default();
                 let at = w.opt_int(d, "at", &dpath)?;
-                let did = DealId::new(numeric_or_hash(name));
+                let did = deal_id(name);
                 request.deals.push(DealOffer {
                     id: did,
                     floor,
@@ -664,6 +670,7 @@ pub fn write_bid_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use adloop_targeting::ValueRef;
 
     fn parse(s: &str) -> Result<RtbRequest, Error> {
         parse_bid_request(s.as_bytes(), "USD", &RtbLimits::default())
@@ -692,16 +699,12 @@ mod tests {
         assert_eq!(q.floor, Cpm::from_micros(1_500_000));
         assert_eq!(q.user, Some(UserId::new(42)));
         assert_eq!(q.household, Some(HouseholdId::new(fnv1a(b"hh-9"))));
-        assert_eq!(
-            q.attributes.get("segment"),
-            &[AttrValue::Int(7), AttrValue::Str("x".into())]
-        );
-        assert_eq!(q.attributes.get("device.type"), &[AttrValue::Int(3)]);
-        assert_eq!(q.attributes.get("geo.country"), &[AttrValue::from("USA")]);
-        assert_eq!(
-            q.attributes.get("content.genre"),
-            &[AttrValue::from("drama")]
-        );
+        let values = |name| q.attributes.values(name).collect::<Vec<_>>();
+        assert_eq!(values("segment"), [ValueRef::Int(7), ValueRef::Str("x")]);
+        assert_eq!(values("device.type"), [ValueRef::Int(3)]);
+        assert_eq!(values("geo.country"), [ValueRef::Str("USA")]);
+        assert_eq!(values("content.genre"), [ValueRef::Str("drama")]);
+        assert_eq!(values("publisher.cat"), [ValueRef::Str("IAB1")]);
         assert_eq!(q.blocked_categories, vec!["IAB25".to_string()]);
         assert!(matches!(
             q.opportunity,

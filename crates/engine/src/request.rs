@@ -5,6 +5,8 @@ use adloop_core::{
     AdvertiserId, CampaignId, Cpm, CreativeId, DealId, HouseholdId, ImpressionId, Money, Timestamp,
     UserId,
 };
+use adloop_pacing::Reservation;
+use adloop_targeting::Request;
 use serde::{Deserialize, Serialize};
 
 /// Most slots one ranked request or pod may ask for.
@@ -13,7 +15,7 @@ pub const MAX_SLOTS: usize = 8;
 /// One ad opportunity: who is watching, where, and what can be filled.
 ///
 /// Built by the caller or by [`openrtb::parse_bid_request`](crate::openrtb::parse_bid_request).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub struct AdRequest {
     /// Request id; with the engine seed it seeds every random choice of the decision, so the
     /// same request against the same state gives the same answer.
@@ -23,7 +25,8 @@ pub struct AdRequest {
     /// The viewer's household, when known.
     pub household: Option<HouseholdId>,
     /// Targeting facts (segments, geo, device, content), matched by campaign expressions.
-    pub attributes: Attributes,
+    /// Reuse one request (with [`Request::clear`]) to avoid allocating per decision.
+    pub attributes: Request,
     /// The slots to fill.
     pub opportunity: Opportunity,
     /// Floor price for the open auction.
@@ -38,85 +41,6 @@ pub struct AdRequest {
     pub blocked_domains: Vec<String>,
     /// When true, the decision carries a [`Trace`] of every campaign's fate.
     pub trace: bool,
-}
-
-/// A value of a targeting attribute.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum AttrValue {
-    /// An integer (segment ids, device types, hours).
-    Int(i64),
-    /// A string (countries, genres).
-    Str(String),
-}
-
-impl From<i64> for AttrValue {
-    fn from(v: i64) -> Self {
-        AttrValue::Int(v)
-    }
-}
-
-impl From<&str> for AttrValue {
-    fn from(v: &str) -> Self {
-        AttrValue::Str(v.to_owned())
-    }
-}
-
-impl From<String> for AttrValue {
-    fn from(v: String) -> Self {
-        AttrValue::Str(v)
-    }
-}
-
-/// The attributes of a request: each name maps to a set of values. An attribute the request
-/// lacks is the empty set.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Attributes {
-    entries: Vec<(String, Vec<AttrValue>)>,
-}
-
-impl Attributes {
-    /// No attributes.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds `values` to attribute `name` (builder style).
-    pub fn with<V: Into<AttrValue>>(
-        mut self,
-        name: &str,
-        values: impl IntoIterator<Item = V>,
-    ) -> Self {
-        self.insert(name, values);
-        self
-    }
-
-    /// Adds `values` to attribute `name`.
-    pub fn insert<V: Into<AttrValue>>(&mut self, name: &str, values: impl IntoIterator<Item = V>) {
-        let values = values.into_iter().map(Into::into);
-        match self.entries.iter_mut().find(|(n, _)| n == name) {
-            Some((_, existing)) => existing.extend(values),
-            None => self.entries.push((name.to_owned(), values.collect())),
-        }
-    }
-
-    /// The values of `name` (empty when absent).
-    pub fn get(&self, name: &str) -> &[AttrValue] {
-        self.entries
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or(&[], |(_, v)| v.as_slice())
-    }
-
-    /// Every attribute and its values, in insertion order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &[AttrValue])> {
-        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
-    }
-
-    /// Whether no attribute is set.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 /// The slots a request asks to fill.
@@ -136,8 +60,8 @@ pub enum Opportunity {
     Ranked {
         /// Video or display.
         format: Format,
-        /// Position value factors (α₁ > α₂ > …), at most [`MAX_SLOTS`].
-        factors: Vec<f64>,
+        /// Position value factors (α₁ > α₂ > … > 0), at most [`MAX_SLOTS`].
+        factors: Vec<u32>,
     },
     /// A video ad pod (a CTV break).
     Pod(Pod),
@@ -258,8 +182,8 @@ pub struct Receipt {
     pub household: Option<HouseholdId>,
     /// When the decision was made.
     pub decided_at: Timestamp,
-    /// The ledger reservation's opaque token.
-    pub(crate) token: u64,
+    /// The ledger reservation: validated when the impression is recorded.
+    pub reservation: Reservation,
 }
 
 /// Why a campaign did or did not fill, in delivery-funnel order.
@@ -291,20 +215,27 @@ pub enum Fate {
     Outbid,
     /// A higher tier won.
     LowerTier,
-    /// An ad of the same advertiser or domain already fills the pod.
+    /// An ad of the same advertiser or advertiser domain won (or is in the pod).
     SameAdvertiser,
+    /// The same creative is already in the pod.
+    SameCreative,
+    /// An equal bid took the slot after the seeded tie-break.
+    TieBreak,
     /// An ad of a competing category already fills the pod.
     CategoryConflict,
     /// Its creative does not fit the pod's remaining duration.
     DurationDoesNotFit,
     /// The pod has no free slot.
     PodFull,
-    /// The auction found its bid invalid.
+    /// The auction found its bid, rate, multiplier, deal or duration invalid.
     InvalidBid,
     /// It won the auction in the control group: recorded as a ghost, not shown.
     HeldOut,
     /// It won but the budget could not be reserved (another thread spent it first).
     ReservationFailed,
+    /// The request itself is invalid for the auction (ranked factors not decreasing, a
+    /// pod of zero seconds, …): nothing fills.
+    InvalidRequest,
     /// It won a slot.
     Won,
 }
@@ -316,9 +247,10 @@ impl Fate {
             Fate::Won => 0,
             Fate::BelowFloor => 100,
             Fate::BelowDealFloor => 101,
-            Fate::Outbid | Fate::LowerTier => 102,
+            Fate::Outbid | Fate::LowerTier | Fate::TieBreak => 102,
             Fate::NotInDeal => 213,
             Fate::Blocked | Fate::SameAdvertiser => 205,
+            Fate::SameCreative => 200,
             Fate::CategoryConflict => 209,
             Fate::NoFittingCreative => 204,
             Fate::DurationDoesNotFit | Fate::PodFull => 200,
