@@ -324,3 +324,364 @@ pub(crate) fn rank_key(tier: u8, ecpm: i64, random: u64, index: usize) -> u128 {
 pub(crate) fn key_index(key: u128) -> usize {
     (key & 0xFFFF_FFFF) as usize
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::*;
+    use crate::{Bid, Deal, Tier};
+    use adloop_core::{Cpm, DealId, Money};
+
+    fn cpm(c: i64) -> Cpm {
+        Cpm::from_micros(cents(c))
+    }
+
+    struct Case {
+        name: &'static str,
+        config: AuctionConfig,
+        floors: Floors,
+        candidates: Vec<Candidate>,
+        /// (winner key, price in micros of CPM), or `None` for no fill.
+        want: Option<(u32, i64)>,
+        /// Expected loss reasons by key.
+        losses: Vec<(u32, LossReason)>,
+    }
+
+    fn cases() -> Vec<Case> {
+        let d = AuctionConfig::default();
+        let first = AuctionConfig {
+            mode: PriceMode::FirstPrice,
+            ..d
+        };
+        let compete = AuctionConfig {
+            same_advertiser: SameAdvertiserRule::Compete,
+            ..d
+        };
+        let price_only = AuctionConfig {
+            tiers: TierPolicy::PriceOnly,
+            ..d
+        };
+        let no_inc = AuctionConfig {
+            increment: Cpm::ZERO,
+            ..d
+        };
+        use LossReason::*;
+        vec![
+            Case {
+                name: "second price",
+                config: d,
+                floors: Floors::NONE,
+                candidates: vec![cand(0, 1, 500), cand(1, 2, 300), cand(2, 3, 100)],
+                // max(3.00, floor 0) + 0.01 = 3.01
+                want: Some((0, cents(301))),
+                losses: vec![(1, Outbid), (2, Outbid)],
+            },
+            Case {
+                name: "hard floor sets the price",
+                config: d,
+                floors: Floors::hard(cpm(200)),
+                candidates: vec![cand(0, 1, 500), cand(1, 2, 100)],
+                // the 1.00 bid is below the floor: max(0, 2.00) + 0.01 = 2.01
+                want: Some((0, cents(201))),
+                losses: vec![(1, BelowFloor)],
+            },
+            Case {
+                name: "nothing clears the hard floor",
+                config: d,
+                floors: Floors::hard(cpm(200)),
+                candidates: vec![cand(0, 1, 100), cand(1, 2, 150)],
+                want: None,
+                losses: vec![(0, BelowFloor), (1, BelowFloor)],
+            },
+            Case {
+                name: "bid exactly at the floor fills",
+                config: d,
+                floors: Floors::hard(cpm(200)),
+                candidates: vec![cand(0, 1, 200)],
+                // max(0, 2.00) + 0.01 = 2.01, capped at the 2.00 bid
+                want: Some((0, cents(200))),
+                losses: vec![],
+            },
+            Case {
+                name: "increment never lifts the price above the bid",
+                config: d,
+                floors: Floors::NONE,
+                candidates: vec![cand(0, 1, 500), {
+                    let mut c = cand(1, 2, 0);
+                    c.bid = Bid::Cpm(Cpm::from_micros(4_995_000));
+                    c
+                }],
+                // 4.995 + 0.01 = 5.005 > 5.00 → 5.00
+                want: Some((0, cents(500))),
+                losses: vec![(1, Outbid)],
+            },
+            Case {
+                name: "first price pays the bid",
+                config: first,
+                floors: Floors::hard(cpm(100)),
+                candidates: vec![cand(0, 1, 500), cand(1, 2, 300)],
+                want: Some((0, cents(500))),
+                losses: vec![(1, Outbid)],
+            },
+            Case {
+                name: "soft floor: winner between hard and soft pays its bid",
+                config: d,
+                floors: Floors::with_soft(cpm(100), cpm(400)),
+                candidates: vec![cand(0, 1, 300), cand(1, 2, 200)],
+                // 3.00 < soft 4.00 → pays 3.00
+                want: Some((0, cents(300))),
+                losses: vec![(1, Outbid)],
+            },
+            Case {
+                name: "soft floor: winner above soft pays max(second, soft)",
+                config: d,
+                floors: Floors::with_soft(cpm(100), cpm(400)),
+                candidates: vec![cand(0, 1, 600), cand(1, 2, 200)],
+                // max(2.00, 4.00) + 0.01 = 4.01
+                want: Some((0, cents(401))),
+                losses: vec![(1, Outbid)],
+            },
+            Case {
+                name: "same advertiser does not set the price",
+                config: d,
+                floors: Floors::NONE,
+                candidates: vec![cand(0, 1, 500), cand(1, 1, 400), cand(2, 2, 200)],
+                // key 1 is excluded: max(2.00, 0) + 0.01 = 2.01
+                want: Some((0, cents(201))),
+                losses: vec![(1, SameAdvertiser), (2, Outbid)],
+            },
+            Case {
+                name: "same advertiser competes when configured",
+                config: compete,
+                floors: Floors::NONE,
+                candidates: vec![cand(0, 1, 500), cand(1, 1, 400), cand(2, 2, 200)],
+                // 4.00 + 0.01 = 4.01
+                want: Some((0, cents(401))),
+                losses: vec![(1, Outbid), (2, Outbid)],
+            },
+            Case {
+                name: "higher tier wins whatever the bids",
+                config: d,
+                floors: Floors::NONE,
+                candidates: vec![
+                    tiered(0, 1, 900, Tier::OPEN),
+                    tiered(1, 2, 200, Tier::GUARANTEED),
+                ],
+                // no other guaranteed bid: max(0, 0) + 0.01 = 0.01
+                want: Some((1, cents(1))),
+                losses: vec![(0, LowerTier)],
+            },
+            Case {
+                name: "price-only tiers",
+                config: price_only,
+                floors: Floors::NONE,
+                candidates: vec![
+                    tiered(0, 1, 900, Tier::OPEN),
+                    tiered(1, 2, 200, Tier::GUARANTEED),
+                ],
+                // 2.00 + 0.01 = 2.01
+                want: Some((0, cents(201))),
+                losses: vec![(1, Outbid)],
+            },
+            Case {
+                name: "fixed-price deal pays the deal price",
+                config: d,
+                floors: Floors::hard(cpm(100)),
+                candidates: vec![
+                    cand(0, 1, 700).with_deal(Deal {
+                        id: DealId(1),
+                        floor: Cpm::ZERO,
+                        fixed_price: Some(cpm(600)),
+                    }),
+                    cand(1, 2, 300),
+                ],
+                // fixed 6.00, whatever the competition
+                want: Some((0, cents(600))),
+                losses: vec![(1, Outbid)],
+            },
+            Case {
+                name: "deal floor raises the reserve",
+                config: d,
+                floors: Floors::hard(cpm(100)),
+                candidates: vec![
+                    cand(0, 1, 500).with_deal(Deal {
+                        id: DealId(1),
+                        floor: cpm(450),
+                        fixed_price: None,
+                    }),
+                    cand(1, 2, 200),
+                ],
+                // max(2.00, max(1.00, 4.50)) + 0.01 = 4.51
+                want: Some((0, cents(451))),
+                losses: vec![(1, Outbid)],
+            },
+            Case {
+                name: "cpc bid competes on ecpm",
+                config: d,
+                floors: Floors::NONE,
+                candidates: vec![
+                    // a zero bid is valid and ranks last
+                    cand(0, 1, 0),
+                    {
+                        // $0.50 per click × 2% × 1000 = 10.00 CPM
+                        let mut c = cand(1, 2, 0);
+                        c.bid = Bid::Cpc {
+                            per_click: Money::from_micros(500_000),
+                            ctr: 0.02,
+                        };
+                        c
+                    },
+                    cand(2, 3, 400),
+                ],
+                // 4.00 + 0.01 = 4.01
+                want: Some((1, cents(401))),
+                losses: vec![(0, Outbid), (2, Outbid)],
+            },
+            Case {
+                name: "pacing multiplier scales the bid",
+                config: d,
+                floors: Floors::NONE,
+                candidates: vec![cand(0, 1, 1000).with_multiplier(0.5), cand(1, 2, 600)],
+                // 10.00 × 0.5 = 5.00 loses to 6.00, which pays 5.00 + 0.01 = 5.01
+                want: Some((1, cents(501))),
+                losses: vec![(0, Outbid)],
+            },
+            Case {
+                name: "invalid candidates are excluded with a reason",
+                config: d,
+                floors: Floors::NONE,
+                candidates: vec![
+                    cand(0, 1, -100),
+                    {
+                        let mut c = cand(1, 2, 0);
+                        c.bid = Bid::Cpc {
+                            per_click: Money::from_micros(1),
+                            ctr: f64::NAN,
+                        };
+                        c
+                    },
+                    cand(2, 3, 100).with_multiplier(f64::INFINITY),
+                    cand(3, 4, 100),
+                ],
+                // alone: max(0, 0) + 0.01 = 0.01
+                want: Some((3, cents(1))),
+                losses: vec![(0, InvalidBid), (1, InvalidRate), (2, InvalidMultiplier)],
+            },
+            Case {
+                name: "zero increment, no competition, no floor: free",
+                config: no_inc,
+                floors: Floors::NONE,
+                candidates: vec![cand(0, 1, 100)],
+                want: Some((0, 0)),
+                losses: vec![],
+            },
+            Case {
+                name: "lower-tier bids never set a higher tier's price",
+                config: d,
+                floors: Floors::hard(cpm(50)),
+                candidates: vec![
+                    tiered(0, 1, 300, Tier::DEAL),
+                    tiered(1, 2, 250, Tier::DEAL),
+                    tiered(2, 3, 900, Tier::OPEN),
+                ],
+                // 2.50 + 0.01 = 2.51; the 9.00 open bid is ignored
+                want: Some((0, cents(251))),
+                losses: vec![(1, Outbid), (2, LowerTier)],
+            },
+        ]
+    }
+
+    #[test]
+    fn single_slot_table() {
+        for case in cases() {
+            let auction = Auction::new(case.config).unwrap();
+            let mut out = Outcome::new();
+            auction
+                .run_single(&case.floors, &case.candidates, 7, &mut out)
+                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let got = out.winner().map(|w| (w.key, w.price.micros()));
+            assert_eq!(got, case.want, "{}", case.name);
+            let mut losses: Vec<_> = out.losses().iter().map(|l| (l.key, l.reason)).collect();
+            losses.sort_by_key(|l| l.0);
+            assert_eq!(losses, case.losses, "{}", case.name);
+            assert_eq!(
+                out.placements().len() + out.losses().len(),
+                case.candidates.len(),
+                "{}: every candidate accounted for",
+                case.name
+            );
+        }
+    }
+
+    #[test]
+    fn ties_are_broken_by_the_seed() {
+        let auction = Auction::default();
+        let cands = [cand(0, 1, 500), cand(1, 2, 500), cand(2, 3, 500)];
+        let mut wins = [0u32; 3];
+        for seed in 0..300 {
+            let out = auction
+                .run(&Opportunity::Single(Floors::NONE), &cands, seed)
+                .unwrap();
+            let w = out.winner().unwrap();
+            // tie: 5.00 + 0.01 capped at the 5.00 bid
+            assert_eq!(w.price.micros(), cents(500));
+            assert!(
+                out.losses()
+                    .iter()
+                    .all(|l| l.reason == LossReason::TieBreak)
+            );
+            wins[w.key as usize] += 1;
+            let again = auction
+                .run(&Opportunity::Single(Floors::NONE), &cands, seed)
+                .unwrap();
+            assert_eq!(out, again, "same seed, same outcome");
+        }
+        // Each of three tied bidders wins about 100 of 300 times.
+        assert!(wins.iter().all(|&w| (60..=140).contains(&w)), "{wins:?}");
+    }
+
+    #[test]
+    fn malformed_calls_are_typed_errors() {
+        let auction = Auction::default();
+        let mut out = Outcome::new();
+        let dup = [cand(3, 1, 100), cand(3, 2, 100)];
+        assert_eq!(
+            auction.run_single(&Floors::NONE, &dup, 0, &mut out),
+            Err(Error::DuplicateKey { key: 3, index: 1 })
+        );
+        let dup_big = [cand(1 << 20, 1, 100), cand(5, 1, 1), cand(1 << 20, 2, 100)];
+        assert_eq!(
+            auction.run_single(&Floors::NONE, &dup_big, 0, &mut out),
+            Err(Error::DuplicateKey {
+                key: 1 << 20,
+                index: 2
+            })
+        );
+        let dup_mid = [cand(100, 1, 100), cand(100, 2, 100)];
+        assert!(matches!(
+            auction.run_single(&Floors::NONE, &dup_mid, 0, &mut out),
+            Err(Error::DuplicateKey { key: 100, .. })
+        ));
+        let bad_soft = Floors::with_soft(cpm(200), cpm(100));
+        assert!(matches!(
+            auction.run_single(&bad_soft, &[], 0, &mut out),
+            Err(Error::InvalidFloors { .. })
+        ));
+        assert!(matches!(
+            auction.run_single(&Floors::hard(cpm(-1)), &[], 0, &mut out),
+            Err(Error::InvalidFloors { .. })
+        ));
+        assert!(matches!(
+            Auction::new(AuctionConfig {
+                increment: cpm(-1),
+                ..AuctionConfig::default()
+            }),
+            Err(Error::InvalidConfig {
+                field: "increment",
+                ..
+            })
+        ));
+        auction.run_single(&Floors::NONE, &[], 0, &mut out).unwrap();
+        assert!(out.placements().is_empty() && out.losses().is_empty());
+    }
+}

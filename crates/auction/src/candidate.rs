@@ -76,7 +76,9 @@ pub struct Deal {
     /// its eCPM is below it.
     pub floor: Cpm,
     /// A fixed price: when set, a winner pays exactly this and the candidate needs an
-    /// eCPM of at least this price to take part.
+    /// eCPM of at least this price to take part. It must not be below `floor`
+    /// ([`LossReason::InvalidDeal`] otherwise), and it must clear the opportunity's hard
+    /// floor to fill ([`LossReason::BelowFloor`] otherwise).
     pub fixed_price: Option<Cpm>,
 }
 
@@ -386,9 +388,9 @@ pub(crate) fn evaluate(c: &Candidate, floor_micros: i64) -> Eval {
             let mut deal_floor = -1;
             if let Some(d) = &c.deal {
                 let fixed = d.fixed_price.map_or(-1, Cpm::micros);
+                // A fixed price below the deal's own floor is a contradictory deal.
                 if d.floor.micros() < 0
-                    || d.fixed_price
-                        .is_some_and(|p| p.micros() < 0 || p > MAX_ECPM)
+                    || d.fixed_price.is_some_and(|p| p < d.floor || p > MAX_ECPM)
                 {
                     e.reason = Some(LossReason::InvalidDeal);
                     return e;
@@ -555,6 +557,9 @@ mod tests {
         let e = evaluate(&base.with_deal(deal(0, Some(2_000_000))), 3_000_000);
         assert_eq!(e.reason, Some(LossReason::BelowFloor));
         let e = evaluate(&base.with_deal(deal(-1, None)), 0);
+        assert_eq!(e.reason, Some(LossReason::InvalidDeal));
+        // Fixed price 2.00 under the deal's own 3.00 floor: contradictory.
+        let e = evaluate(&base.with_deal(deal(3_000_000, Some(2_000_000))), 0);
         assert_eq!(e.reason, Some(LossReason::InvalidDeal));
     }
 

@@ -83,16 +83,21 @@ pub struct AuctionConfig {
     pub tiers: TierPolicy,
 }
 
+/// The defaults, usable in `const` contexts.
+pub(crate) const DEFAULT_CONFIG: AuctionConfig = AuctionConfig {
+    mode: PriceMode::SecondPrice,
+    increment: Cpm::from_micros(10_000),
+    same_advertiser: SameAdvertiserRule::Exclude,
+    ranked_pricing: RankedPricing::Gsp,
+    pod_pricing: PodPricing::Gsp,
+    tiers: TierPolicy::Strict,
+};
+
 impl Default for AuctionConfig {
+    /// Second price, one cent CPM increment, same advertiser excluded from pricing, GSP
+    /// for ranked slots and pods, strict tiers.
     fn default() -> Self {
-        AuctionConfig {
-            mode: PriceMode::SecondPrice,
-            increment: Cpm::from_micros(10_000),
-            same_advertiser: SameAdvertiserRule::Exclude,
-            ranked_pricing: RankedPricing::Gsp,
-            pod_pricing: PodPricing::Gsp,
-            tiers: TierPolicy::Strict,
-        }
+        DEFAULT_CONFIG
     }
 }
 

@@ -84,6 +84,8 @@ mod opportunity;
 mod outcome;
 mod pod;
 mod ranked;
+#[cfg(test)]
+mod test_support;
 
 pub use crate::{
     auction::Auction,

@@ -14,7 +14,7 @@ pub enum LossReason {
     InvalidRate,
     /// The pacing multiplier is non-finite, negative or too large.
     InvalidMultiplier,
-    /// The deal has a negative floor or fixed price.
+    /// The deal has a negative floor, or a fixed price below its floor.
     InvalidDeal,
     /// A zero-second video in a pod.
     InvalidDuration,

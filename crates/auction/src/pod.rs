@@ -404,3 +404,206 @@ fn count_tiers(candidates: &[Candidate], order: &[u128], strict: bool) -> usize 
     }
     n
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::*;
+    use crate::{
+        AdvertiserDomain, Auction, AuctionConfig, Candidate, Error, Floors, LossReason, Outcome,
+        PodPricing, PodSpec, Separation, Tier,
+    };
+    use LossReason::*;
+    use adloop_core::Cpm;
+
+    const GSP: AuctionConfig = crate::config::DEFAULT_CONFIG;
+    const VCG: AuctionConfig = AuctionConfig {
+        pod_pricing: PodPricing::Vcg,
+        ..crate::config::DEFAULT_CONFIG
+    };
+
+    fn run(config: AuctionConfig, spec: &PodSpec<'_>, cands: &[Candidate]) -> Outcome {
+        let mut out = Outcome::new();
+        Auction::new(config)
+            .unwrap()
+            .run_pod(spec, cands, 5, &mut out)
+            .unwrap();
+        out
+    }
+
+    fn keys(out: &Outcome) -> Vec<u32> {
+        out.placements().iter().map(|p| p.key).collect()
+    }
+
+    #[test]
+    fn optimal_fill_beats_greedy() {
+        // 60 s pod. Greedy by value takes the 60 s ad worth 50 and stops; the optimum is
+        // the two 30 s ads worth 30 + 29 = 59.
+        let cands = [
+            video(0, 1, 5000, 60, &[]),
+            video(1, 2, 3000, 30, &[]),
+            video(2, 3, 2900, 30, &[]),
+        ];
+        let spec = PodSpec::new(4, 60);
+        let out = run(GSP, &spec, &cands);
+        assert_eq!(keys(&out), vec![1, 2]);
+        // GSP: key 1 pays the next lower same-tier bid 29.00 + 0.01 = 29.01; key 2 has no
+        // lower bid: 0 + 0.01 = 0.01.
+        assert_eq!(placed(&out), vec![(0, 1, cents(2901)), (1, 2, cents(1))]);
+        assert_eq!(out.loss_reason(0), Some(DurationDoesNotFit));
+
+        // VCG: without key 1 the best pod is {0} worth 50, the rest of the chosen pod is
+        // worth 29 → key 1 pays 50 − 29 = 21.00; without key 2: 50 − 30 = 20.00.
+        let out = run(VCG, &spec, &cands);
+        assert_eq!(placed(&out), vec![(0, 1, cents(2100)), (1, 2, cents(2000))]);
+    }
+
+    #[test]
+    fn separation_rules_each_give_their_reason() {
+        let dom = AdvertiserDomain::from_domain("cars.example");
+        let cands = [
+            video(0, 1, 10000, 15, &[7]).with_domain(dom),
+            video(1, 1, 900, 15, &[]), // same advertiser as 0
+            video(2, 2, 800, 15, &[]).with_domain(dom), // same domain as 0
+            video(3, 3, 700, 15, &[7, 9]), // shares category 7 with 0
+            {
+                let mut c = video(4, 4, 600, 15, &[]);
+                c.creative = cands_creative_of_0();
+                c
+            },
+            video(5, 5, 500, 15, &[]),
+        ];
+        let out = run(GSP, &PodSpec::new(6, 120), &cands);
+        assert_eq!(keys(&out), vec![0, 5]);
+        assert_eq!(out.loss_reason(1), Some(SameAdvertiser));
+        assert_eq!(out.loss_reason(2), Some(SameAdvertiserDomain));
+        assert_eq!(out.loss_reason(3), Some(CompetitiveCategory));
+        assert_eq!(out.loss_reason(4), Some(SameCreative));
+        // key 0 (100.00; the other four together are worth only 30.00): next lower same-tier bid from another advertiser is key 2 (8.00)
+        // → 8.01; key 5: nothing lower → 0.01.
+        assert_eq!(placed(&out), vec![(0, 0, cents(801)), (1, 5, cents(1))]);
+
+        // With separation off, all six fit.
+        let spec = PodSpec {
+            separation: Separation::NONE,
+            ..PodSpec::new(6, 120)
+        };
+        assert_eq!(run(GSP, &spec, &cands).placements().len(), 6);
+    }
+
+    fn cands_creative_of_0() -> adloop_core::CreativeId {
+        video(0, 1, 0, 1, &[]).creative
+    }
+
+    #[test]
+    fn durations_floors_and_full_pods() {
+        let required = [15, 30];
+        let spec = PodSpec {
+            required_durations_s: &required,
+            floor_per_second: Cpm::from_micros(cents(20)),
+            ..PodSpec::new(2, 60)
+        };
+        let cands = [
+            video(0, 1, 1000, 30, &[]),
+            video(1, 2, 900, 15, &[]),
+            video(2, 3, 800, 15, &[]),  // fits, but two ads already
+            video(3, 4, 5000, 20, &[]), // 20 s not accepted
+            video(4, 5, 5000, 90, &[]), // longer than the pod
+            video(5, 6, 5000, 0, &[]),  // zero-length video
+            video(6, 7, 500, 30, &[]),  // 30 s × 0.20/s = 6.00 floor > 5.00
+        ];
+        let out = run(GSP, &spec, &cands);
+        assert_eq!(keys(&out), vec![0, 1]);
+        // key 0: floor 30 × 0.20 = 6.00; next lower bid 9.00 → 9.01.
+        // key 1: floor 15 × 0.20 = 3.00; next lower bid 8.00 → 8.01.
+        assert_eq!(placed(&out), vec![(0, 0, cents(901)), (1, 1, cents(801))]);
+        assert_eq!(out.loss_reason(2), Some(PodFull));
+        assert_eq!(out.loss_reason(3), Some(DurationDoesNotFit));
+        assert_eq!(out.loss_reason(4), Some(DurationDoesNotFit));
+        assert_eq!(out.loss_reason(5), Some(InvalidDuration));
+        assert_eq!(out.loss_reason(6), Some(BelowFloor));
+    }
+
+    #[test]
+    fn higher_tier_is_never_displaced() {
+        // A 60 s sponsorship worth 1.00 takes the whole pod over two 30 s open ads worth
+        // 40.00 each.
+        let cands = [
+            video(0, 1, 100, 60, &[]).with_tier(Tier::SPONSORSHIP),
+            video(1, 2, 4000, 30, &[]),
+            video(2, 3, 4000, 30, &[]),
+        ];
+        let out = run(GSP, &PodSpec::new(3, 60), &cands);
+        assert_eq!(keys(&out), vec![0]);
+        // No other sponsorship: 0 + 0.01.
+        assert_eq!(placed(&out), vec![(0, 0, cents(1))]);
+        assert_eq!(out.loss_reason(1), Some(DurationDoesNotFit));
+    }
+
+    #[test]
+    fn zero_value_house_ads_still_fill() {
+        let cands = [
+            video(0, 1, 1000, 30, &[]),
+            video(1, 2, 0, 30, &[]).with_tier(Tier::HOUSE),
+        ];
+        let out = run(GSP, &PodSpec::new(2, 60), &cands);
+        // Open ad: no lower open bid → 0.01; house ad: 0 + 0.01 capped at its 0 bid → 0.
+        assert_eq!(placed(&out), vec![(0, 0, cents(1)), (1, 1, 0)]);
+    }
+
+    #[test]
+    fn soft_floor_and_fixed_price_in_pods() {
+        let spec = PodSpec {
+            floors: Floors::with_soft(Cpm::from_micros(cents(100)), Cpm::from_micros(cents(500))),
+            ..PodSpec::new(3, 90)
+        };
+        let cands = [
+            video(0, 1, 900, 30, &[]),
+            video(1, 2, 400, 30, &[]),
+            video(2, 3, 300, 30, &[]).with_deal(crate::Deal {
+                id: adloop_core::DealId(1),
+                floor: Cpm::ZERO,
+                fixed_price: Some(Cpm::from_micros(cents(250))),
+            }),
+        ];
+        let out = run(GSP, &spec, &cands);
+        // key 0 above soft: max(4.00, 5.00) + 0.01 = 5.01; key 1 below soft pays its 4.00;
+        // key 2 pays its fixed 2.50.
+        assert_eq!(
+            placed(&out),
+            vec![(0, 0, cents(501)), (1, 1, cents(400)), (2, 2, cents(250))]
+        );
+    }
+
+    #[test]
+    fn bad_pod_specs_are_rejected() {
+        let auction = Auction::default();
+        let mut out = Outcome::new();
+        let zero = [0];
+        for spec in [
+            PodSpec::new(0, 60),
+            PodSpec::new(17, 60),
+            PodSpec::new(2, 0),
+            PodSpec {
+                required_durations_s: &zero,
+                ..PodSpec::new(2, 60)
+            },
+            PodSpec {
+                floor_per_second: Cpm::from_micros(-1),
+                ..PodSpec::new(2, 60)
+            },
+        ] {
+            assert!(matches!(
+                auction.run_pod(&spec, &[], 0, &mut out),
+                Err(Error::InvalidPod { .. })
+            ));
+        }
+        // Nine distinct tiers cannot be ranked lexicographically.
+        let cands: Vec<_> = (0..9)
+            .map(|k| video(k, k.into(), 100, 10, &[]).with_tier(Tier(k as u8)))
+            .collect();
+        assert!(matches!(
+            auction.run_pod(&PodSpec::new(2, 60), &cands, 0, &mut out),
+            Err(Error::TooManyTiers { count: 9, limit: 8 })
+        ));
+    }
+}
