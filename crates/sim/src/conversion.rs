@@ -223,13 +223,17 @@ impl ConversionModel {
             effects.insert(c.id, (index, delta));
         }
 
-        // In-market households per advertiser, via segment → advertisers.
-        let mut by_segment: HashMap<adloop_core::SegmentId, Vec<usize>> = HashMap::new();
+        // In-market households per advertiser, via segment → advertisers (a dense table:
+        // segment ids are below the population's domain).
+        let domain = population.config().segment_domain as usize;
+        let mut by_segment: Vec<Vec<u32>> = vec![Vec::new(); domain];
         for (a, segs) in audience.iter_mut().enumerate() {
             segs.sort_unstable();
             segs.dedup();
             for s in segs.iter() {
-                by_segment.entry(*s).or_default().push(a);
+                if let Some(list) = by_segment.get_mut(s.get() as usize) {
+                    list.push(a as u32);
+                }
             }
         }
         let words = population.households().len().div_ceil(64);
@@ -237,8 +241,11 @@ impl ConversionModel {
         for (h, household) in population.households().iter().enumerate() {
             for user in &population.users()[household.members.clone()] {
                 for s in &user.segments {
-                    for &a in by_segment.get(s).map_or(&[][..], Vec::as_slice) {
-                        let (bits, sum) = &mut in_market[a];
+                    for &a in by_segment
+                        .get(s.get() as usize)
+                        .map_or(&[][..], Vec::as_slice)
+                    {
+                        let (bits, sum) = &mut in_market[a as usize];
                         let mask = 1u64 << (h % 64);
                         if bits[h / 64] & mask == 0 {
                             bits[h / 64] |= mask;

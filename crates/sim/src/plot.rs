@@ -194,6 +194,8 @@ impl LineChart {
             .configure_mesh()
             .x_desc(self.x_label.as_str())
             .y_desc(self.y_label.as_str())
+            .x_label_formatter(&|v| tick_label(*v))
+            .y_label_formatter(&|v| tick_label(*v))
             .light_line_style(WHITE.mix(0.0))
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 17))
@@ -405,6 +407,7 @@ impl IntervalChart {
                 }
             })
             .y_desc(self.y_label.as_str())
+            .y_label_formatter(&|v| tick_label(*v))
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 17))
             .draw()
@@ -477,6 +480,27 @@ impl IntervalChart {
     /// As [`to_svg_string`](Self::to_svg_string), plus [`SimError::Io`].
     pub fn write_svg(&self, path: impl AsRef<Path>) -> Result<(), SimError> {
         write_file(path.as_ref(), &self.to_svg_string()?)
+    }
+}
+
+/// A compact tick label: no trailing zeros, no `-0`, thousands as plain digits.
+fn tick_label(v: f64) -> String {
+    if v.abs() < 1e-12 {
+        return "0".to_string();
+    }
+    let magnitude = v.abs();
+    let decimals = if magnitude >= 100.0 {
+        0
+    } else if magnitude >= 1.0 {
+        2
+    } else {
+        4
+    };
+    let text = format!("{v:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
     }
 }
 
@@ -584,6 +608,16 @@ mod tests {
         ] {
             assert!(svg.contains(name), "missing {name}");
         }
+    }
+
+    #[test]
+    fn tick_labels_are_compact() {
+        assert_eq!(tick_label(-0.0), "0");
+        assert_eq!(tick_label(1e-15), "0");
+        assert_eq!(tick_label(2500.0), "2500");
+        assert_eq!(tick_label(0.05), "0.05");
+        assert_eq!(tick_label(-0.1), "-0.1");
+        assert_eq!(tick_label(12.5), "12.5");
     }
 
     #[test]

@@ -325,7 +325,8 @@ mod grammar {
         }
     }
 
-    /// Missing attribute: every predicate on it is false (so `not` makes it true).
+    /// A missing attribute has the empty set: `in`, `=`, `all`, comparisons and `between`
+    /// are false for it, `not in` and `!=` true.
     pub(crate) fn eval(e: &Expr, attrs: &[(&str, AttrValue)]) -> bool {
         fn values<'a>(
             attrs: &'a [(&str, AttrValue)],
@@ -348,7 +349,7 @@ mod grammar {
             }
             Expr::All(a, list) => list.iter().all(|x| values(a).any(|v| &v == x)),
             Expr::Eq(a, x) => values(a).any(|v| &v == x),
-            Expr::Ne(a, x) => values(a).next().is_some() && values(a).all(|v| &v != x),
+            Expr::Ne(a, x) => values(a).all(|v| &v != x),
             Expr::Cmp(a, op, k) => values(a).any(|v| match v {
                 Val::Int(i) => match *op {
                     "<" => i < *k,
@@ -436,4 +437,67 @@ fn every_generated_expression_follows_the_grammar_and_reaches_someone() {
     // Keywords may appear in any case.
     assert!(grammar::parse("segment IN (1, 2) AND NOT device.type = \"tv\"").is_ok());
     assert!(grammar::parse("segment in (1,").is_err());
+}
+
+/// Every generated expression parses with adloop-targeting's parser, and its reference
+/// evaluator agrees with this file's plain evaluator on simulated requests.
+#[test]
+fn generated_expressions_parse_and_match_with_adloop_targeting() {
+    use adloop_sim::{AttrValue, CampaignConfig, Population, PopulationConfig, generate_campaigns};
+    let mut rng = StdRng::seed_from_u64(22);
+    let pop = Population::generate(
+        &PopulationConfig {
+            users: 3_000,
+            ..Default::default()
+        },
+        &mut rng,
+    )
+    .unwrap();
+    let campaigns = generate_campaigns(
+        &CampaignConfig {
+            campaigns: 200,
+            ..Default::default()
+        },
+        &pop,
+        &mut rng,
+    )
+    .unwrap();
+    let ops = pop.day_of_opportunities(
+        &DiurnalCurve::streaming(),
+        adloop_core::Timestamp::from_millis(1_699_833_600_000),
+        DurationMs::ZERO,
+        300,
+        &mut rng,
+    );
+    let requests: Vec<_> = ops
+        .iter()
+        .map(|o| {
+            let attrs = o.attributes(&pop);
+            let mut request = adloop_targeting::Request::new();
+            for (name, value) in &attrs {
+                match value {
+                    AttrValue::Int(i) => request.push_int(name, *i),
+                    AttrValue::Str(s) => request.push_str(name, s),
+                }
+            }
+            (attrs, request)
+        })
+        .collect();
+    let mut matched = 0;
+    for c in &campaigns {
+        let theirs = adloop_targeting::parse(&c.targeting)
+            .unwrap_or_else(|e| panic!("{}: {e}", c.targeting));
+        let ours = grammar::parse(&c.targeting).unwrap();
+        for (attrs, request) in &requests {
+            let expected = grammar::eval(&ours, attrs);
+            assert_eq!(
+                theirs.matches(request),
+                expected,
+                "{} on {attrs:?}",
+                c.targeting
+            );
+            matched += usize::from(expected);
+        }
+    }
+    assert!(matched > 0);
 }
