@@ -696,3 +696,53 @@ mod tests {
         assert!(DiurnalCurve::from_hourly(&hourly).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Plain reference: midpoint-rule integral of the rate at one-second steps.
+    fn brute_share(curve: &DiurnalCurve, start_s: i64, end_s: i64) -> f64 {
+        let mut total = 0.0;
+        let mut part = 0.0;
+        for s in 0..86_400i64 {
+            let w = curve.weight_at_hour((s as f64 + 0.5) / 3_600.0);
+            total += w;
+            let inside = if end_s >= start_s {
+                s >= start_s && s < end_s
+            } else {
+                s >= start_s || s < end_s
+            };
+            if inside {
+                part += w;
+            }
+        }
+        part / total
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn share_between_matches_brute_force(start in 0i64..86_400, end in 0i64..86_400, noisy in any::<bool>(), seed in any::<u64>()) {
+            use rand::SeedableRng;
+            let mut curve = DiurnalCurve::streaming();
+            if noisy {
+                curve = curve.noisy_day(&DayNoise::TYPICAL, &mut rand::rngs::StdRng::seed_from_u64(seed)).unwrap();
+            }
+            let fast = curve.share_between(DurationMs::from_secs(start), DurationMs::from_secs(end));
+            let reference = brute_share(&curve, start, end);
+            prop_assert!((fast - reference).abs() < 1e-6, "{fast} vs {reference}");
+        }
+
+        #[test]
+        fn exact_counts_always_sum_to_the_total(total in 0u64..50_000, seed in any::<u64>()) {
+            use rand::SeedableRng;
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let counts = DiurnalCurve::streaming().sample_counts(total, DurationMs::from_mins(10), &mut rng).unwrap();
+            prop_assert_eq!(counts.len(), 144);
+            prop_assert_eq!(counts.iter().sum::<u64>(), total);
+        }
+    }
+}

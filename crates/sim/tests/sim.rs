@@ -19,6 +19,14 @@ fn public_types_are_send_sync_unpin() {
     assert_traits::<LineChart>();
     assert_traits::<IntervalChart>();
     assert_traits::<SimError>();
+    assert_traits::<adloop_sim::Population>();
+    assert_traits::<adloop_sim::Opportunity>();
+    assert_traits::<adloop_sim::SimCampaign>();
+    assert_traits::<adloop_sim::ConversionModel>();
+    assert_traits::<adloop_sim::TruthTally>();
+    assert_traits::<adloop_sim::CampaignTruth>();
+    assert_traits::<adloop_sim::SimConversion>();
+    assert_traits::<adloop_sim::TargetingExpr>();
 }
 
 #[test]
