@@ -308,8 +308,15 @@ fn rate_ecpm(price: Money, rate: f64) -> Result<i64, LossReason> {
     if !(0.0..=1.0).contains(&rate) {
         return Err(LossReason::InvalidRate);
     }
-    let ppb = (rate * PPB as f64).round() as i64;
+    let ppb = round_non_negative(rate * PPB as f64);
     Ok(mul_div_floor(price, ppb, PPM))
+}
+
+/// Nearest integer (halves up) of a finite `x ≥ 0`; `f64::round` is a libm call on
+/// baseline x86-64, this is one add and one truncating conversion.
+#[inline]
+fn round_non_negative(x: f64) -> i64 {
+    (x + 0.5) as i64
 }
 
 /// `a × b / d` rounded toward zero for non-negative operands, i64 fast path, saturating.
@@ -343,7 +350,7 @@ pub(crate) fn effective_ecpm_micros(c: &Candidate) -> Result<i64, LossReason> {
         if !(0.0..=MAX_BID_MULTIPLIER).contains(&m) {
             return Err(LossReason::InvalidMultiplier);
         }
-        let ppm = (m * PPM as f64).round() as i64;
+        let ppm = round_non_negative(m * PPM as f64);
         mul_div_floor(base, ppm, PPM)
     };
     if eff > MAX_ECPM.micros() {
