@@ -77,21 +77,27 @@ fn main() {
         }
         black_box(acc);
         let ecpm = t.elapsed().as_nanos() as f64 / iters as f64;
-        let pod = PodSpec {
-            floors,
-            ..PodSpec::new(4, 120)
-        };
-        let piters = 100_000;
-        let t = Instant::now();
-        let c0 = cpu_ns();
-        for i in 0..piters {
-            a.run_pod(&pod, black_box(&sets[i % 256]), i as u64, &mut out)
-                .unwrap();
+        let mut pods = String::new();
+        for (slots, seconds) in [(4u16, 120u32), (8, 240)] {
+            let pod = PodSpec {
+                floors,
+                ..PodSpec::new(slots, seconds)
+            };
+            let piters = 400_000 / n.max(8);
+            let t = Instant::now();
+            let c0 = cpu_ns();
+            for i in 0..piters {
+                a.run_pod(&pod, black_box(&sets[i % 256]), i as u64, &mut out)
+                    .expect("valid pod");
+            }
+            let wall = t.elapsed().as_nanos() as f64 / piters as f64;
+            let cpu = (cpu_ns() - c0) / piters as f64;
+            pods.push_str(&format!(
+                ", pod{slots}/{seconds}s {wall:.0} ns (cpu {cpu:.0})"
+            ));
         }
-        let podt = t.elapsed().as_nanos() as f64 / piters as f64;
-        let pod_cpu = (cpu_ns() - c0) / piters as f64;
         println!(
-            "round {round} n={n}: single {single:.0} ns (cpu {single_cpu:.0}), ecpm-only {ecpm:.0} ns, pod4 {podt:.0} ns (cpu {pod_cpu:.0})"
+            "round {round} n={n}: single {single:.0} ns (cpu {single_cpu:.0}), eCPM alone {ecpm:.0} ns{pods}"
         );
     }
 }

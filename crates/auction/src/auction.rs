@@ -76,7 +76,6 @@ impl Auction {
         out.clear();
         floors.validate()?;
         check_count(candidates.len(), MAX_CANDIDATES)?;
-        check_unique_keys(candidates)?;
         let cfg = &self.config;
         let strict = cfg.tiers == TierPolicy::Strict;
         let hard = floors.hard.micros();
@@ -85,7 +84,23 @@ impl Auction {
         let mut best = usize::MAX;
         let mut best_key = (0u8, 0i64);
         let mut ties = 0u64;
+        // Keys below 64 are checked for repeats on the way; any larger key defers to the
+        // general check after the loop.
+        let mut seen_keys = 0u64;
+        let mut large_keys = false;
         for (i, c) in candidates.iter().enumerate() {
+            if c.key < 64 {
+                let bit = 1u64 << c.key;
+                if seen_keys & bit != 0 {
+                    return Err(Error::DuplicateKey {
+                        key: c.key,
+                        index: i,
+                    });
+                }
+                seen_keys |= bit;
+            } else {
+                large_keys = true;
+            }
             let e = evaluate(c, hard);
             if e.eligible() {
                 let key = (tier_rank(strict, c), e.ecpm);
@@ -102,6 +117,9 @@ impl Auction {
                 }
             }
             evals.push(e);
+        }
+        if large_keys {
+            check_unique_keys(candidates)?;
         }
         if best == usize::MAX {
             for (c, e) in candidates.iter().zip(&evals) {

@@ -169,6 +169,7 @@ impl Outcome {
         self.placements.iter().map(|p| p.price_per_impression).sum()
     }
 
+    #[inline]
     pub(crate) fn place(
         &mut self,
         slot: usize,
@@ -190,6 +191,7 @@ impl Outcome {
         });
     }
 
+    #[inline]
     pub(crate) fn lose(&mut self, key: u32, reason: LossReason) {
         self.losses.push(Loss { key, reason });
     }
