@@ -1,10 +1,198 @@
-//! Placeholder: the pacing benchmark lands with its issue.
+//! Pacing benchmarks.
+//!
+//! What's measured / workload model:
+//! - `admit`: one hot-path admission of a throttle at participation 0.5 (a rng draw and
+//!   two relaxed loads) and of ASAP (no draw), seeded `StdRng`. Target: under 20 ns.
+//! - `ledger_reserve`: one `try_reserve` + `release` pair of 1,000 micros on a ledger
+//!   with an ample budget, uncontended and with 2 threads hammering the same ledger,
+//!   beside a `Mutex<i64>` ledger doing the same check-and-add / subtract.
+//! - `frequency`: `check` and `record` of one fixed daily cap for identities drawn
+//!   uniformly from 100,000 already-tracked users.
 
+use adloop::core::{AdvertiserId, CampaignId, DurationMs, Money, Timestamp, UserId};
+use adloop::pacing::{
+    BudgetConfig, BudgetLedger, CapScope, CapWindow, FrequencyCap, FrequencyStore, Identities,
+    IdentityKind, InProcessFrequencyStore, PacingController, PacingMode, TargetCurve,
+    ThrottleSettings,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use std::hint::black_box;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
 
-fn placeholder(c: &mut Criterion) {
-    c.bench_function("pacing_placeholder", |b| b.iter(|| std::hint::black_box(1u64) + 1));
+const NOW: Timestamp = Timestamp::from_millis(1_700_006_400_000);
+
+fn admit(c: &mut Criterion) {
+    let cfg = BudgetConfig::daily(Money::from_units(1_000).unwrap());
+    let throttle = PacingMode::Throttle {
+        curve: TargetCurve::Even,
+        settings: ThrottleSettings {
+            initial_rate: 0.5,
+            ..ThrottleSettings::default()
+        },
+    }
+    .build(&cfg)
+    .unwrap();
+    let asap = PacingMode::Asap.build(&cfg).unwrap();
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut g = c.benchmark_group("admit");
+    g.bench_function("throttle_p0.5", |b| {
+        b.iter(|| black_box(throttle.admit(black_box(NOW), &mut rng)))
+    });
+    g.bench_function("asap", |b| {
+        b.iter(|| black_box(asap.admit(black_box(NOW), &mut rng)))
+    });
+    g.finish();
 }
 
-criterion_group!(benches, placeholder);
+/// The baseline: a budget behind a mutex.
+struct MutexLedger {
+    used: Mutex<i64>,
+    limit: i64,
+}
+
+impl MutexLedger {
+    fn reserve(&self, amount: i64) -> bool {
+        let mut used = self.used.lock().unwrap();
+        if *used + amount > self.limit {
+            return false;
+        }
+        *used += amount;
+        true
+    }
+
+    fn release(&self, amount: i64) {
+        *self.used.lock().unwrap() -= amount;
+    }
+}
+
+fn ledger() -> BudgetLedger {
+    BudgetLedger::new(
+        CampaignId(1),
+        BudgetConfig {
+            daily: Some(Money::from_units(1_000_000).unwrap()),
+            ..BudgetConfig::default()
+        },
+    )
+    .unwrap()
+}
+
+/// Runs `iters` operations split over `threads` threads, returning the wall time.
+fn threaded(threads: usize, iters: u64, op: Arc<dyn Fn() + Send + Sync>) -> Duration {
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (barrier, op) = (Arc::clone(&barrier), Arc::clone(&op));
+            std::thread::spawn(move || {
+                barrier.wait();
+                for _ in 0..iters / threads as u64 {
+                    op();
+                }
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    for h in handles {
+        h.join().unwrap();
+    }
+    start.elapsed()
+}
+
+fn ledger_reserve(c: &mut Criterion) {
+    let amount = Money::from_micros(1_000);
+    let mut g = c.benchmark_group("ledger_reserve");
+    let l = ledger();
+    g.bench_function("lockfree_uncontended", |b| {
+        b.iter(|| {
+            let r = l.try_reserve(amount, NOW).unwrap();
+            l.release(black_box(&r)).unwrap();
+        })
+    });
+    let m = MutexLedger {
+        used: Mutex::new(0),
+        limit: i64::MAX / 2,
+    };
+    g.bench_function("mutex_uncontended", |b| {
+        b.iter(|| {
+            assert!(m.reserve(black_box(1_000)));
+            m.release(black_box(1_000));
+        })
+    });
+    let l = Arc::new(ledger());
+    g.bench_function("lockfree_2_threads", |b| {
+        let l = Arc::clone(&l);
+        b.iter_custom(move |iters| {
+            let l = Arc::clone(&l);
+            threaded(
+                2,
+                iters,
+                Arc::new(move || {
+                    let r = l.try_reserve(amount, NOW).unwrap();
+                    l.release(&r).unwrap();
+                }),
+            )
+        })
+    });
+    let m = Arc::new(MutexLedger {
+        used: Mutex::new(0),
+        limit: i64::MAX / 2,
+    });
+    g.bench_function("mutex_2_threads", |b| {
+        b.iter_custom(|iters| {
+            let m = Arc::clone(&m);
+            threaded(
+                2,
+                iters,
+                Arc::new(move || {
+                    assert!(m.reserve(1_000));
+                    m.release(1_000);
+                }),
+            )
+        })
+    });
+    g.finish();
+}
+
+fn frequency(c: &mut Criterion) {
+    const USERS: u64 = 100_000;
+    let store = InProcessFrequencyStore::new(DurationMs::ZERO, 1 << 20);
+    let cap = [FrequencyCap {
+        scope: CapScope::Campaign,
+        identity: IdentityKind::User,
+        max_impressions: 1_000_000,
+        window: CapWindow::Fixed {
+            window: DurationMs::DAY,
+        },
+    }];
+    let who = |u: u64| Identities {
+        user: Some(UserId(u)),
+        household: None,
+    };
+    for u in 0..USERS {
+        store
+            .record(who(u), CampaignId(1), AdvertiserId(1), &cap, NOW)
+            .unwrap();
+    }
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut g = c.benchmark_group("frequency");
+    g.bench_function("check", |b| {
+        b.iter(|| {
+            let u = rng.random_range(0..USERS);
+            black_box(store.check(who(u), CampaignId(1), AdvertiserId(1), &cap, NOW))
+        })
+    });
+    g.bench_function("record", |b| {
+        b.iter(|| {
+            let u = rng.random_range(0..USERS);
+            store
+                .record(who(u), CampaignId(1), AdvertiserId(1), &cap, NOW)
+                .unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, admit, ledger_reserve, frequency);
 criterion_main!(benches);

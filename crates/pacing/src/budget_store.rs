@@ -71,6 +71,7 @@ impl InProcessBudgetStore {
         InProcessBudgetStore {
             ledgers: papaya::HashMap::builder()
                 .hasher(ahash::RandomState::new())
+                .resize_mode(papaya::ResizeMode::Blocking)
                 .build(),
         }
     }
