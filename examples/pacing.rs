@@ -310,7 +310,7 @@ fn part_a(args: &Args) -> anyhow::Result<bool> {
                 if let Ok(r) = run.ledger.try_reserve(price, now) {
                     run.ledger.commit(&r, price)?;
                     run.impressions += 1;
-                    run.paid = run.paid + price;
+                    run.paid += price;
                 }
             }
         }
