@@ -123,8 +123,9 @@ impl MemoryUsage {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Slot {
     key: (u64, u64),
-    /// Sorted by [`Touch::order_key`].
-    touches: Vec<Touch>,
+    /// Sorted by [`Touch::order_key`]; two touches inline (most identity-advertiser lists
+    /// are short at any moment), so a short list costs no allocation.
+    touches: SmallVec<[Touch; 2]>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -577,6 +578,7 @@ impl Attributor {
             .st
             .slots
             .iter()
+            .filter(|s| s.touches.spilled())
             .map(|s| (s.touches.capacity() * std::mem::size_of::<Touch>()) as u64)
             .sum();
         let bytes = touch_bytes
@@ -793,7 +795,7 @@ impl Attributor {
             None => {
                 self.st.slots.push(Slot {
                     key,
-                    touches: Vec::new(),
+                    touches: SmallVec::new(),
                 });
                 (self.st.slots.len() - 1) as u32
             }
@@ -855,7 +857,7 @@ impl Attributor {
             if self.evict_slot(i as u32) {
                 let s = &mut self.st.slots[i];
                 self.st.keys.remove(&s.key);
-                s.touches = Vec::new();
+                s.touches = SmallVec::new();
                 self.st.free_slots.push(i as u32);
             } else {
                 let s = &mut self.st.slots[i];
