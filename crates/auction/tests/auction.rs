@@ -785,3 +785,86 @@ fn pod_of_eight_from_hundreds_is_exact_and_quick() {
     assert!(out.placements().iter().map(|p| p.duration_s).sum::<u32>() <= 180);
     assert_eq!(out.placements().len() + out.losses().len(), 300);
 }
+
+// ---------------------------------------------------------------------------------------
+// Hostile input: any numbers at all never panic, and every candidate is accounted for.
+
+fn hostile_candidate() -> impl Strategy<Value = Candidate> {
+    (
+        (any::<u64>(), any::<u64>(), any::<u8>(), any::<i64>()),
+        (any::<f64>(), any::<f64>(), 0u8..3),
+        (
+            prop::option::of((any::<i64>(), prop::option::of(any::<i64>()))),
+            any::<u32>(),
+            prop::collection::vec(any::<u32>(), 0..4),
+        ),
+    )
+        .prop_map(
+            |((adv, creative, tier, amount), (rate, mult, kind), (deal, dur, cats))| {
+                let bid = match kind {
+                    0 => Bid::Cpm(Cpm::from_micros(amount)),
+                    1 => Bid::Cpc {
+                        per_click: adloop_core::Money::from_micros(amount),
+                        ctr: rate,
+                    },
+                    _ => Bid::Cpa {
+                        per_action: adloop_core::Money::from_micros(amount),
+                        rate,
+                    },
+                };
+                let mut c = Candidate::new(
+                    0,
+                    CampaignId(adv),
+                    CreativeId(creative),
+                    AdvertiserId(adv % 7),
+                    bid,
+                )
+                .with_tier(Tier(tier))
+                .with_multiplier(mult)
+                .with_duration_s(dur % 200)
+                .with_categories(Categories::new(&cats).unwrap());
+                if let Some((floor, fixed)) = deal {
+                    c = c.with_deal(Deal {
+                        id: DealId(1),
+                        floor: Cpm::from_micros(floor),
+                        fixed_price: fixed.map(Cpm::from_micros),
+                    });
+                }
+                c
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn hostile_input_never_panics(
+        mut cands in prop::collection::vec(hostile_candidate(), 0..10),
+        config in gen_config(),
+        seed in any::<u64>(),
+    ) {
+        for (k, c) in cands.iter_mut().enumerate() {
+            c.key = k as u32 * 1_000_003;
+        }
+        let auction = Auction::new(config).unwrap();
+        let factors = [9, 5, 2];
+        let spec = PodSpec::new(3, 90);
+        for opportunity in [
+            adloop_auction::Opportunity::Single(Floors::NONE),
+            adloop_auction::Opportunity::Ranked(RankedSlots { factors: &factors, floors: Floors::NONE }),
+            adloop_auction::Opportunity::Pod(spec),
+        ] {
+            match auction.run(&opportunity, &cands, seed) {
+                Ok(out) => {
+                    prop_assert_eq!(out.placements().len() + out.losses().len(), cands.len());
+                    for p in out.placements() {
+                        prop_assert!(p.price.micros() >= 0 && p.price <= p.bid);
+                    }
+                }
+                // Only the tier limit can reject this input (256 possible tiers in a pod).
+                Err(e) => prop_assert!(matches!(e, adloop_auction::Error::TooManyTiers { .. }), "{}", e),
+            }
+        }
+    }
+}
