@@ -77,7 +77,7 @@ mod schema;
 pub use crate::{
     ast::{Expr, Op, Predicate, Value},
     error::{Error, Kind, Position},
-    index::{Index, IndexStats, Scratch},
+    index::{BuildOptions, Index, IndexStats, Scratch},
     parse::{Limits, parse, parse_with},
     request::{AttrSlot, Request, ValueRef},
     schema::Schema,
@@ -100,6 +100,7 @@ mod auto_traits {
         assert_traits::<Position>();
         assert_traits::<Index>();
         assert_traits::<IndexStats>();
+        assert_traits::<BuildOptions>();
         assert_traits::<Scratch>();
         assert_traits::<Limits>();
         assert_traits::<Request>();

@@ -1,7 +1,7 @@
 //! Public-API tests: the index against the reference evaluator, the printer against the
 //! parser, and the contract's semantics on hand-written cases.
 
-use adloop_targeting::{Error, Expr, Index, Op, Request, Scratch, Value, parse};
+use adloop_targeting::{BuildOptions, Error, Expr, Index, Op, Request, Scratch, Value, parse};
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
@@ -86,10 +86,15 @@ proptest! {
         requests in prop::collection::vec(request(), 1..8),
     ) {
         let index = Index::build(exprs.iter().map(|(k, e)| (*k, e))).unwrap();
+        let scan = BuildOptions::new().max_conjunctions(0);
+        let scan = Index::build_with(exprs.iter().map(|(k, e)| (*k, e)), &scan).unwrap();
         let (mut scratch, mut out) = (Scratch::new(), Vec::new());
         for req in &requests {
+            let want = reference(&exprs, req);
             index.matches(req, &mut scratch, &mut out);
-            prop_assert_eq!(&out, &reference(&exprs, req));
+            prop_assert_eq!(&out, &want);
+            scan.matches(req, &mut scratch, &mut out);
+            prop_assert_eq!(&out, &want);
         }
     }
 

@@ -1,7 +1,7 @@
 //! The compiled index: bitset rows over conjunctions, built once, matched many times.
 //!
 //! # Layout
-//! Every expression is normalized to at most [`MAX_CONJUNCTIONS`] conjunctions; each
+//! Every expression is normalized to at most [`BuildOptions::max_conjunctions`] conjunctions; each
 //! conjunction is a *row* (one bit position). Expressions beyond the caps go to the
 //! [`Fallback`] evaluator. Within a conjunction, the `j`-th literal on attribute `a`
 //! belongs to *lane* `(a, j)`, so each row has at most one literal per lane, and a row
@@ -38,7 +38,7 @@ use crate::{
 
 use self::{
     fallback::Fallback,
-    normalize::{Atom, Lit, MAX_CONJUNCTIONS, to_dnf},
+    normalize::{Atom, DEFAULT_MAX_CONJUNCTIONS, Lit, MAX_CONJUNCTIONS, to_dnf},
 };
 
 /// The dictionary id of a request value that no expression mentions.
@@ -48,8 +48,40 @@ const MAX_BUILD_DEPTH: usize = 256;
 /// Most lanes per attribute: a conjunction with more literals on one attribute goes to
 /// the fallback evaluator.
 const MAX_LANES_PER_ATTRIBUTE: usize = 8;
-/// Most expressions per index (row and key ordinals are `u32`).
-const MAX_EXPRESSIONS: usize = (u32::MAX / (MAX_CONJUNCTIONS as u32 + 1)) as usize;
+/// Most expressions per index (rows are numbered with `u32` bit positions).
+const MAX_EXPRESSIONS: usize = (u32::MAX / 2 / MAX_CONJUNCTIONS as u32) as usize;
+
+/// Options for [`Index::build_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BuildOptions {
+    /// Most conjunctions (bitset rows) one expression may expand into when normalized
+    /// to an OR of ANDs; an expression needing more is answered by the exact fallback
+    /// evaluator. Default 16, at most 64. `0` sends every expression to the fallback
+    /// evaluator, which makes the index a compiled brute-force scan (a baseline).
+    pub max_conjunctions: usize,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            max_conjunctions: DEFAULT_MAX_CONJUNCTIONS,
+        }
+    }
+}
+
+impl BuildOptions {
+    /// The default options.
+    pub fn new() -> Self {
+        BuildOptions::default()
+    }
+
+    /// Sets [`BuildOptions::max_conjunctions`] (clamped to 64).
+    pub fn max_conjunctions(mut self, cap: usize) -> Self {
+        self.max_conjunctions = cap.min(MAX_CONJUNCTIONS);
+        self
+    }
+}
 
 /// Per-attribute value dictionaries, shared by the rows and the fallback evaluator.
 #[derive(Debug, Default)]
@@ -216,7 +248,8 @@ struct Lane {
     /// Sorted bucket starts; bucket `i` is `[bounds[i], bounds[i + 1])`.
     bounds: Vec<i64>,
     bucket_plans: Vec<Plan>,
-    /// Ranges answered by scanning, when bucketing them would cost too much memory.
+    /// Ranges answered by scanning, when bucketing them would cost too much memory:
+    /// `(lo, hi, sparse entry)`.
     scan: Vec<(i64, i64, u32)>,
 }
 
@@ -258,6 +291,11 @@ pub struct IndexStats {
     pub lanes: usize,
     /// Heap memory held by the index, in bytes (hash tables estimated).
     pub heap_bytes: usize,
+    /// 64-bit words of the result bitset.
+    pub result_words: usize,
+    /// Words all lanes together AND into the result per request (the bitset work of one
+    /// match; `lanes × result_words` without the row clustering).
+    pub lane_words: usize,
 }
 
 /// A compiled, immutable index over `(key, expression)` pairs that returns exactly the
@@ -312,6 +350,15 @@ impl Index {
     where
         I: IntoIterator<Item = (u32, &'a Expr)>,
     {
+        Index::build_with(pairs, &BuildOptions::default())
+    }
+
+    /// [`Index::build`] with explicit [`BuildOptions`].
+    pub fn build_with<'a, I>(pairs: I, options: &BuildOptions) -> Result<Index, Error>
+    where
+        I: IntoIterator<Item = (u32, &'a Expr)>,
+    {
+        let cap = options.max_conjunctions.min(MAX_CONJUNCTIONS);
         let pairs: Vec<(u32, &Expr)> = pairs.into_iter().collect();
         if pairs.len() > MAX_EXPRESSIONS {
             return Err(Error::TooManyExpressions {
@@ -339,13 +386,10 @@ impl Index {
                 });
             }
             let ord = key_ord(key);
-            let conjs = to_dnf(expr).filter(|conjs| {
+            let conjs = to_dnf(expr, cap).filter(|conjs| {
                 conjs.iter().all(|c| {
-                    let mut counts: AHashMap<&str, usize> = AHashMap::new();
-                    c.iter().all(|l| {
-                        let n = counts.entry(l.attr).or_insert(0);
-                        *n += 1;
-                        *n <= MAX_LANES_PER_ATTRIBUTE
+                    c.iter().enumerate().all(|(i, l)| {
+                        c[..i].iter().filter(|o| o.attr == l.attr).count() < MAX_LANES_PER_ATTRIBUTE
                     })
                 })
             });
@@ -402,14 +446,18 @@ impl Index {
         for (r, &l) in by_use.iter().enumerate() {
             rank[l as usize] = r as u32;
         }
-        let mut order: Vec<(Vec<u32>, u32, u32)> = rows
+        // The signature keeps the 128 most used lanes, which is all clustering needs.
+        let mut order: Vec<(std::cmp::Reverse<u128>, u32, u32)> = rows
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let mut sig: Vec<u32> = r.lits.iter().map(|(l, _)| rank[*l as usize]).collect();
-                sig.sort_unstable();
-                sig.dedup();
-                (sig, r.key_ord, i as u32)
+                let sig = r
+                    .lits
+                    .iter()
+                    .map(|(l, _)| rank[*l as usize])
+                    .filter(|&r| r < 128)
+                    .fold(0u128, |acc, r| acc | 1 << (127 - r));
+                (std::cmp::Reverse(sig), r.key_ord, i as u32)
             })
             .collect();
         order.sort_unstable();
@@ -461,6 +509,8 @@ impl Index {
             fallback_expressions: self.fallback.len(),
             lanes: self.lanes.len(),
             heap_bytes: self.heap_bytes(),
+            result_words: self.valid.len(),
+            lane_words: self.lanes.iter().map(|l| l.words).sum(),
         }
     }
 
@@ -500,6 +550,7 @@ impl Index {
             ids,
             ints,
             spans,
+            patches,
         } = scratch;
         encode(&self.dicts, request, ids, ints, spans);
         let enc = Encoded { ids, ints, spans };
@@ -507,7 +558,7 @@ impl Index {
         if self.rows > 0 {
             result.copy_from_slice(&self.valid);
             for lane in &self.lanes {
-                apply_lane(lane, &enc, result, h);
+                apply_lane(lane, &enc, result, h, patches);
             }
             for (w, &word) in result.iter().enumerate() {
                 let mut bits = word;
@@ -589,100 +640,127 @@ fn and_runs(result: &mut [u64], runs: &[Run], src: &[u64]) {
     }
 }
 
-fn apply_lane(lane: &Lane, enc: &Encoded<'_>, result: &mut [u64], h: &mut [u64]) {
-    let ids = enc.ids(lane.attr);
-    let ints = if lane.bounds.is_empty() && lane.scan.is_empty() {
-        &[][..]
-    } else {
-        enc.ints(lane.attr)
-    };
-    let mut count = 0usize;
-    let mut single = Plan::default();
-    for &id in ids {
-        if let Some(&p) = lane.by_value.get(id as usize)
-            && p.len != 0
-        {
-            count += 1;
-            single = p;
-        }
-    }
-    if !lane.bounds.is_empty() {
-        for &x in ints {
-            let p = lane.bucket_plan(x);
-            if p.len != 0 {
-                count += 1;
-                single = p;
+/// A sparse posting entry: the global row number, with [`NEGATED`] set when the row's
+/// literal in this lane is negated.
+const NEGATED: u32 = 1 << 31;
+
+/// Per-lane working lists, reused across lanes and requests.
+#[derive(Debug, Default, Clone)]
+struct Patches {
+    /// Rows of positive literals whose atom is hit: (word, bits alive before the pass).
+    keep: Vec<(u32, u64)>,
+    /// Rows of negated literals whose atom is hit: (word, bit to clear).
+    kill: Vec<(u32, u64)>,
+    /// Dense plans that contribute (their `start`).
+    dense: Vec<u32>,
+}
+
+impl Patches {
+    fn sparse(&mut self, entries: &[u32], result: &[u64]) {
+        for &e in entries {
+            let row = e & !NEGATED;
+            let (w, bit) = (row >> 6, 1u64 << (row & 63));
+            if e & NEGATED == 0 {
+                self.keep.push((w, result[w as usize] & bit));
+            } else {
+                self.kill.push((w, bit));
             }
-        }
-    }
-    if !lane.scan.is_empty() && !ints.is_empty() {
-        count += 2;
-    }
-    let m = lane.words;
-    if count == 0 {
-        and_runs(result, &lane.runs, &lane.m0);
-        return;
-    }
-    if count == 1 && single.len & DENSE != 0 {
-        let s = single.start as usize;
-        and_runs(result, &lane.runs, &lane.dense[s..s + m]);
-        return;
-    }
-    let h = &mut h[..m];
-    h.fill(0);
-    let mut add = |p: Plan| {
-        if p.len & DENSE != 0 {
-            let d = &lane.dense[p.start as usize..p.start as usize + m];
-            for ((h, d), m0) in h.iter_mut().zip(d).zip(&lane.m0) {
-                *h |= *d ^ *m0;
-            }
-        } else {
-            for &bit in &lane.entries[p.start as usize..(p.start + p.len) as usize] {
-                h[(bit >> 6) as usize] |= 1 << (bit & 63);
-            }
-        }
-    };
-    for &id in ids {
-        if let Some(&p) = lane.by_value.get(id as usize)
-            && p.len != 0
-        {
-            add(p);
-        }
-    }
-    if !lane.bounds.is_empty() {
-        for &x in ints {
-            let p = lane.bucket_plan(x);
-            if p.len != 0 {
-                add(p);
-            }
-        }
-    }
-    for &x in ints {
-        for &(lo, hi, bit) in &lane.scan {
-            if lo <= x && x <= hi {
-                h[(bit >> 6) as usize] |= 1 << (bit & 63);
-            }
-        }
-    }
-    for r in &lane.runs {
-        let dst = &mut result[r.word as usize..(r.word + r.len) as usize];
-        let lo = r.local as usize;
-        let hi = lo + r.len as usize;
-        for ((d, m0), h) in dst.iter_mut().zip(&lane.m0[lo..hi]).zip(&h[lo..hi]) {
-            *d &= *m0 ^ *h;
         }
     }
 }
 
-/// Builds the posting plans for one group of `(key, local bit)` pairs sorted by key:
-/// dense (pre-folded with `m0`) when the group hits at least a quarter as many rows as
-/// the lane has words, sparse otherwise.
-fn plan_group(bits: &[u32], m0: &[u64], entries: &mut Vec<u32>, dense: &mut Vec<u64>) -> Plan {
+/// ANDs the lane's satisfied set `m0 XOR H` into `result`.
+///
+/// Sparse postings are applied as patches around one pass over the lane's words: for a
+/// hit row the lane's answer is `!m0`, so a positive row keeps the bit it had before the
+/// pass and a negated row loses it. Dense postings take part in the pass itself.
+fn apply_lane(
+    lane: &Lane,
+    enc: &Encoded<'_>,
+    result: &mut [u64],
+    h: &mut [u64],
+    patches: &mut Patches,
+) {
+    patches.keep.clear();
+    patches.kill.clear();
+    patches.dense.clear();
+    let ids = enc.ids(lane.attr);
+    let take = |p: Plan, patches: &mut Patches, result: &[u64]| {
+        if p.len & DENSE != 0 {
+            patches.dense.push(p.start);
+        } else if p.len != 0 {
+            patches.sparse(
+                &lane.entries[p.start as usize..(p.start + p.len) as usize],
+                result,
+            );
+        }
+    };
+    for &id in ids {
+        if let Some(&p) = lane.by_value.get(id as usize) {
+            take(p, patches, result);
+        }
+    }
+    if !lane.bounds.is_empty() || !lane.scan.is_empty() {
+        for &x in enc.ints(lane.attr) {
+            if !lane.bounds.is_empty() {
+                take(lane.bucket_plan(x), patches, result);
+            }
+            for &(lo, hi, e) in &lane.scan {
+                if lo <= x && x <= hi {
+                    patches.sparse(std::slice::from_ref(&e), result);
+                }
+            }
+        }
+    }
+    let m = lane.words;
+    match patches.dense.as_slice() {
+        [] => and_runs(result, &lane.runs, &lane.m0),
+        [one] => and_runs(
+            result,
+            &lane.runs,
+            &lane.dense[*one as usize..*one as usize + m],
+        ),
+        several => {
+            let h = &mut h[..m];
+            h.fill(0);
+            for &start in several {
+                let d = &lane.dense[start as usize..start as usize + m];
+                for ((h, d), m0) in h.iter_mut().zip(d).zip(&lane.m0) {
+                    *h |= *d ^ *m0;
+                }
+            }
+            for r in &lane.runs {
+                let dst = &mut result[r.word as usize..(r.word + r.len) as usize];
+                let lo = r.local as usize;
+                let hi = lo + r.len as usize;
+                for ((d, m0), h) in dst.iter_mut().zip(&lane.m0[lo..hi]).zip(&h[lo..hi]) {
+                    *d &= *m0 ^ *h;
+                }
+            }
+        }
+    }
+    for &(w, bits) in &patches.keep {
+        result[w as usize] |= bits;
+    }
+    for &(w, bit) in &patches.kill {
+        result[w as usize] &= !bit;
+    }
+}
+
+/// Builds the posting plan for one value (or range bucket) from its rows, given as
+/// `(local bit, sparse entry)` pairs: dense (pre-folded with `m0`) when the value hits at
+/// least half as many rows as the lane has words, sparse entries otherwise.
+fn plan_group(
+    rows: &[(u32, u32)],
+    m0: &[u64],
+    entries: &mut Vec<u32>,
+    dense: &mut Vec<u64>,
+) -> Plan {
     let m = m0.len();
-    if bits.len() * 4 >= m {
+    if rows.len() * 2 >= m {
         let start = dense.len();
         dense.extend_from_slice(m0);
-        for &b in bits {
+        for &(b, _) in rows {
             dense[start + (b >> 6) as usize] ^= 1 << (b & 63);
         }
         Plan {
@@ -691,10 +769,10 @@ fn plan_group(bits: &[u32], m0: &[u64], entries: &mut Vec<u32>, dense: &mut Vec<
         }
     } else {
         let start = entries.len();
-        entries.extend_from_slice(bits);
+        entries.extend(rows.iter().map(|r| r.1));
         Plan {
             start: start as u32,
-            len: bits.len() as u32,
+            len: rows.len() as u32,
         }
     }
 }
@@ -731,13 +809,14 @@ fn build_lane(
     let m = local as usize;
     let local_bit = |row: u32| local_of[(row / 64) as usize] * 64 + (row % 64);
     let mut m0 = vec![!0u64; m];
-    let mut in_pairs: Vec<(u32, u32)> = Vec::new();
-    let mut ranges: Vec<(i64, i64, u32)> = Vec::new();
+    let mut in_pairs: Vec<(u32, (u32, u32))> = Vec::new();
+    let mut ranges: Vec<(i64, i64, (u32, u32))> = Vec::new();
     for &(row, lit) in members {
         let b = local_bit(row);
         if !lit.negated {
             m0[(b >> 6) as usize] &= !(1 << (b & 63));
         }
+        let b = (b, if lit.negated { row | NEGATED } else { row });
         match lit.atom {
             Atom::In(values) => {
                 for v in values {
@@ -762,7 +841,7 @@ fn build_lane(
     };
     let dict_len = dicts.attrs[attr as usize].next as usize;
     lane.by_value = vec![Plan::default(); dict_len];
-    let mut bits: Vec<u32> = Vec::new();
+    let mut bits: Vec<(u32, u32)> = Vec::new();
     for group in in_pairs.chunk_by(|a, b| a.0 == b.0) {
         bits.clear();
         bits.extend(group.iter().map(|p| p.1));
@@ -789,7 +868,7 @@ fn build_lane(
             })
             .sum();
         if cover <= 64 * ranges.len() + 4096 {
-            let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(cover);
+            let mut pairs: Vec<(u32, (u32, u32))> = Vec::with_capacity(cover);
             for &(lo, hi, b) in &ranges {
                 let end = hi.checked_add(1).map_or(bounds.len(), &bucket);
                 for i in bucket(lo)..end {
@@ -806,7 +885,10 @@ fn build_lane(
             }
             lane.bounds = bounds;
         } else {
-            lane.scan = ranges;
+            lane.scan = ranges
+                .into_iter()
+                .map(|(lo, hi, (_, e))| (lo, hi, e))
+                .collect();
         }
     }
     lane.m0 = m0;
@@ -824,6 +906,7 @@ pub struct Scratch {
     ids: Vec<u32>,
     ints: Vec<i64>,
     spans: Vec<Span>,
+    patches: Patches,
 }
 
 impl Scratch {

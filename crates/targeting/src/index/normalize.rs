@@ -4,13 +4,15 @@
 //! (`attr in list`, or `attr` has an integer in `[lo, hi]`) or its negation. `all`
 //! becomes a conjunction of one-value `in`s, `not all` a disjunction of one-value
 //! `not in`s, comparisons become ranges. An expression whose normal form would exceed
-//! [`MAX_CONJUNCTIONS`] or [`MAX_LITERALS`] gives `None` and is answered by the fallback
+//! the conjunction cap or [`MAX_LITERALS`] gives `None` and is answered by the fallback
 //! evaluator instead.
 
 use crate::ast::{Expr, Op, Value};
 
-/// Most conjunctions (index rows) one expression may expand into.
-pub(crate) const MAX_CONJUNCTIONS: usize = 16;
+/// Most conjunctions (index rows) one expression may expand into by default.
+pub(crate) const DEFAULT_MAX_CONJUNCTIONS: usize = 16;
+/// Ceiling on the configurable cap.
+pub(crate) const MAX_CONJUNCTIONS: usize = 64;
 /// Most literals one conjunction may hold.
 pub(crate) const MAX_LITERALS: usize = 64;
 
@@ -31,26 +33,27 @@ pub(crate) type Conj<'a> = Vec<Lit<'a>>;
 
 /// The expression as an OR of conjunctions (empty: never true), or `None` when over
 /// the caps. The caller guarantees the depth is bounded.
-pub(crate) fn to_dnf(expr: &Expr) -> Option<Vec<Conj<'_>>> {
-    dnf(expr, false)
+pub(crate) fn to_dnf(expr: &Expr, cap: usize) -> Option<Vec<Conj<'_>>> {
+    let conjs = dnf(expr, false, cap)?;
+    (conjs.len() <= cap).then_some(conjs)
 }
 
 fn always(value: bool) -> Vec<Conj<'static>> {
     if value { vec![Vec::new()] } else { Vec::new() }
 }
 
-fn dnf(expr: &Expr, negated: bool) -> Option<Vec<Conj<'_>>> {
+fn dnf(expr: &Expr, negated: bool, cap: usize) -> Option<Vec<Conj<'_>>> {
     match expr {
         Expr::True => Some(always(!negated)),
         Expr::False => Some(always(negated)),
-        Expr::Not(inner) => dnf(inner, !negated),
-        Expr::And(items) if !negated => product(items, negated),
-        Expr::Or(items) if negated => product(items, negated),
+        Expr::Not(inner) => dnf(inner, !negated, cap),
+        Expr::And(items) if !negated => product(items, negated, cap),
+        Expr::Or(items) if negated => product(items, negated, cap),
         Expr::And(items) | Expr::Or(items) => {
             let mut out = Vec::new();
             for item in items {
-                out.extend(dnf(item, negated)?);
-                if out.len() > MAX_CONJUNCTIONS {
+                out.extend(dnf(item, negated, cap)?);
+                if out.len() > cap {
                     return None;
                 }
             }
@@ -91,7 +94,7 @@ fn dnf(expr: &Expr, negated: bool) -> Option<Vec<Conj<'_>>> {
                     Some(vec![conj])
                 }
                 Op::All(list) => {
-                    if list.len() > MAX_CONJUNCTIONS {
+                    if list.len() > cap {
                         return None;
                     }
                     // An empty `all` is true, so its negation is false: no conjunctions.
@@ -117,14 +120,14 @@ fn dnf(expr: &Expr, negated: bool) -> Option<Vec<Conj<'_>>> {
     }
 }
 
-fn product(items: &[Expr], negated: bool) -> Option<Vec<Conj<'_>>> {
+fn product(items: &[Expr], negated: bool, cap: usize) -> Option<Vec<Conj<'_>>> {
     let mut acc: Vec<Conj<'_>> = vec![Vec::new()];
     for item in items {
-        let d = dnf(item, negated)?;
+        let d = dnf(item, negated, cap)?;
         if d.is_empty() {
             return Some(Vec::new());
         }
-        if acc.len().saturating_mul(d.len()) > MAX_CONJUNCTIONS {
+        if acc.len().saturating_mul(d.len()) > cap {
             return None;
         }
         let mut next = Vec::with_capacity(acc.len() * d.len());

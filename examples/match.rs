@@ -1,0 +1,183 @@
+//! Match requests against targeting expressions with the compiled index.
+//!
+//! ```text
+//! cargo run --release --example match -- EXPRESSIONS REQUESTS [--repeat N]
+//! ```
+//!
+//! - EXPRESSIONS: one `key<TAB>expression` per line; the key is a non-negative integer
+//!   (`u32`). Blank lines and lines starting with `#` are ignored.
+//! - REQUESTS: JSON Lines; each line is an object mapping an attribute to an array of
+//!   values (integers or strings) or to a single value.
+//!
+//! Output: one line per request line, the matching keys in ascending order separated by
+//! single spaces (an empty line when none). A malformed expression or request line is
+//! reported on stderr with its line number and the reason; the other lines are still
+//! processed, and a bad request line prints an empty line.
+//!
+//! On stderr, one line gives the build time, the time to match all requests (excluding
+//! reading and printing; with `--repeat N`, the best of N rounds) and requests per
+//! second, so the index's speed can be compared on any workload.
+
+use std::{
+    io::{BufWriter, Write},
+    process::ExitCode,
+    time::Instant,
+};
+
+use adloop::targeting::{Expr, Index, Request, Scratch, parse};
+use serde_json::Value as Json;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (mut paths, mut repeat) = (Vec::new(), 1usize);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--repeat" {
+            match it.next().and_then(|n| n.parse().ok()) {
+                Some(n) if n > 0 => repeat = n,
+                _ => return usage("--repeat needs a positive integer"),
+            }
+        } else {
+            paths.push(a);
+        }
+    }
+    let [expressions, requests] = paths.as_slice() else {
+        return usage("expected two paths");
+    };
+    let (expr_text, req_text) = match (
+        std::fs::read_to_string(expressions),
+        std::fs::read_to_string(requests),
+    ) {
+        (Ok(e), Ok(r)) => (e, r),
+        (Err(e), _) => return usage(&format!("cannot read {expressions}: {e}")),
+        (_, Err(e)) => return usage(&format!("cannot read {requests}: {e}")),
+    };
+
+    let mut pairs: Vec<(u32, Expr)> = Vec::new();
+    for (i, line) in expr_text.lines().enumerate() {
+        let line_no = i + 1;
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((key, text)) = line.split_once('\t') else {
+            eprintln!("{expressions}:{line_no}: expected `key<TAB>expression`");
+            continue;
+        };
+        let Ok(key) = key.trim().parse::<u32>() else {
+            eprintln!(
+                "{expressions}:{line_no}: key {:?} is not a non-negative integer (u32)",
+                key.trim()
+            );
+            continue;
+        };
+        match parse(text) {
+            Ok(e) => pairs.push((key, e)),
+            Err(e) => eprintln!("{expressions}:{line_no}: {e}"),
+        }
+    }
+
+    let requests_parsed: Vec<Option<Request>> = req_text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| match request_from_json(line) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("{requests}:{}: {e}", i + 1);
+                None
+            }
+        })
+        .collect();
+
+    let start = Instant::now();
+    let index = match Index::build(pairs.iter().map(|(k, e)| (*k, e))) {
+        Ok(index) => index,
+        Err(e) => {
+            eprintln!("{expressions}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let build_s = start.elapsed().as_secs_f64();
+
+    let (mut scratch, mut out) = (Scratch::new(), Vec::new());
+    let mut keys: Vec<u32> = Vec::new();
+    let mut ends: Vec<usize> = Vec::with_capacity(requests_parsed.len());
+    let mut best = f64::INFINITY;
+    for _ in 0..repeat {
+        keys.clear();
+        ends.clear();
+        let start = Instant::now();
+        for r in &requests_parsed {
+            if let Some(r) = r {
+                index.matches(r, &mut scratch, &mut out);
+                keys.extend_from_slice(&out);
+            }
+            ends.push(keys.len());
+        }
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+
+    let stdout = std::io::stdout();
+    let mut w = BufWriter::new(stdout.lock());
+    let mut from = 0;
+    for &end in &ends {
+        let line: Vec<String> = keys[from..end].iter().map(u32::to_string).collect();
+        if writeln!(w, "{}", line.join(" ")).is_err() {
+            return ExitCode::FAILURE;
+        }
+        from = end;
+    }
+    if w.flush().is_err() {
+        return ExitCode::FAILURE;
+    }
+    let stats = index.stats();
+    let n = requests_parsed.len();
+    eprintln!(
+        "match: built index of {} expressions ({} rows, {} fallback, {:.1} bytes/expression) in {:.3} ms; \
+         matched {} requests in {:.3} ms ({:.2} µs/request, {:.0} requests/s)",
+        stats.expressions,
+        stats.rows,
+        stats.fallback_expressions,
+        stats.heap_bytes as f64 / stats.expressions.max(1) as f64,
+        build_s * 1e3,
+        n,
+        best * 1e3,
+        best * 1e6 / n.max(1) as f64,
+        n as f64 / best.max(f64::MIN_POSITIVE),
+    );
+    ExitCode::SUCCESS
+}
+
+fn usage(problem: &str) -> ExitCode {
+    eprintln!("match: {problem}\nusage: match EXPRESSIONS REQUESTS [--repeat N]");
+    ExitCode::from(2)
+}
+
+/// One JSON object: attribute → array of values or a single value (integer or string).
+fn request_from_json(line: &str) -> Result<Request, String> {
+    let value: Json = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    let Json::Object(map) = value else {
+        return Err("expected a JSON object mapping attributes to values".into());
+    };
+    let mut request = Request::new();
+    for (name, v) in &map {
+        let values = match v {
+            Json::Array(items) => items.as_slice(),
+            single => std::slice::from_ref(single),
+        };
+        for item in values {
+            match item {
+                Json::Number(n) => match n.as_i64() {
+                    Some(i) => request.push_int(name, i),
+                    None => return Err(format!("attribute {name:?}: {n} is not a 64-bit integer")),
+                },
+                Json::String(s) => request.push_str(name, s),
+                other => {
+                    return Err(format!(
+                        "attribute {name:?}: expected integers or strings, found {other}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(request)
+}
