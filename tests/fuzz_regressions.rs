@@ -1,0 +1,165 @@
+//! Replays the fuzz campaigns' committed inputs under an ordinary `cargo test`: no
+//! libFuzzer, no nightly, no cargo-fuzz.
+//!
+//! The property checks are the fuzz targets' own code (`fuzz/src/checks/`), included
+//! here by path, so a crash kept in `fuzz/regressions/<target>/` fails this test exactly
+//! as it failed the fuzzer. Each target also runs on a few hundred seeded random inputs,
+//! which keeps the checks compiling and exercised between campaigns. See
+//! `docs/fuzzing.md`.
+
+// The checks' entry points are `pub` for the fuzz crate; here they sit in a private
+// module.
+#![allow(unreachable_pub)]
+
+#[path = "../fuzz/src/checks/mod.rs"]
+mod checks;
+
+use std::path::Path;
+
+/// Seeded random inputs per target (SplitMix64, so the set is the same on every run).
+const RANDOM_INPUTS: u64 = 300;
+
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Runs `check` on every file in `fuzz/regressions/<target>/`, then on seeded random
+/// inputs; a failing regression file is named in the panic message.
+fn replay(target: &str, check: fn(&[u8])) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions")
+        .join(target);
+    let mut files: Vec<_> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .map(|e| e.expect("readable directory entry").path())
+            .filter(|p| p.is_file())
+            .filter(|p| {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                !name.starts_with('.') && !name.ends_with(".md")
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    files.sort();
+    for path in &files {
+        let data = std::fs::read(path).expect("readable regression file");
+        let result = std::panic::catch_unwind(|| check(&data));
+        assert!(result.is_ok(), "regression input {} fails", path.display());
+    }
+
+    let mut state = target
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31) ^ u64::from(b));
+    let mut data = Vec::new();
+    for _ in 0..RANDOM_INPUTS {
+        let len = (splitmix(&mut state) % 600) as usize;
+        data.clear();
+        while data.len() < len {
+            data.extend_from_slice(&splitmix(&mut state).to_le_bytes());
+        }
+        data.truncate(len);
+        let result = std::panic::catch_unwind(|| check(&data));
+        assert!(
+            result.is_ok(),
+            "{target}: seeded input of {len} bytes fails (write it to fuzz/regressions/{target}/ \
+             to replay it under `cargo fuzz run`): {data:?}"
+        );
+    }
+}
+
+#[test]
+fn money_parse() {
+    replay("money_parse", checks::money_parse::run);
+}
+
+#[test]
+fn targeting_parse() {
+    replay("targeting_parse", checks::targeting_parse::run);
+}
+
+#[test]
+fn targeting_index() {
+    replay("targeting_index", checks::targeting_index::run);
+}
+
+#[test]
+fn auction() {
+    replay("auction", checks::auction::run);
+}
+
+#[test]
+fn attribution() {
+    replay("attribution", checks::attribution::run);
+}
+
+/// Bugs the fuzzers found in component crates that are reported but not fixed yet,
+/// reduced to a few lines of public API. The checks step around them (each workaround
+/// names its test here) so that campaigns keep exploring; once the owning crate fixes
+/// one, its test passes, the `#[ignore]` goes and the workaround in the check is removed.
+/// Run them with `cargo test --test fuzz_regressions -- --ignored`.
+mod known_bugs {
+    use adloop_attribution::{
+        Attributor, Click, Config, Conversion, ConversionKind, Event, Impression,
+    };
+    use adloop_core::{
+        AdvertiserId, CampaignId, ConversionId, CreativeId, HouseholdId, ImpressionId, Money,
+        Timestamp, UserId,
+    };
+
+    fn impression(id: u64, at: Timestamp) -> Event {
+        Event::Impression(Impression {
+            id: ImpressionId(id),
+            time: at,
+            user: UserId(1),
+            household: HouseholdId(1),
+            advertiser: AdvertiserId(1),
+            campaign: CampaignId(1),
+            creative: CreativeId(1),
+            cost: Money::ZERO,
+            ghost: false,
+        })
+    }
+
+    /// `Attributor::finish` promises to finalize every pending conversion, but one at
+    /// `Timestamp::MAX` stays pending: finalization needs `time < watermark`, and the
+    /// watermark tops out at `i64::MAX`.
+    #[test]
+    #[ignore = "open bug in adloop-attribution (finish)"]
+    fn conversion_at_max_time_is_finalized_by_finish() {
+        let mut a = Attributor::new(Config::default()).expect("default config");
+        a.ingest(Event::Conversion(Conversion {
+            id: ConversionId(1),
+            time: Timestamp::MAX,
+            user: UserId(1),
+            household: HouseholdId(1),
+            advertiser: AdvertiserId(1),
+            kind: ConversionKind::Purchase,
+            value: None,
+            order_id: None,
+        }));
+        a.finish();
+        assert_eq!(a.pending_conversions(), 0);
+        assert_eq!(a.take_attributions().len(), 1);
+    }
+
+    /// The impression → click delay is computed as `click − impression` in plain `i64`
+    /// arithmetic (`join.rs`, `resolve_click`): an impression near `Timestamp::MIN` and a
+    /// click near `Timestamp::MAX` overflow it (a panic with overflow checks; otherwise
+    /// the delay wraps negative and the click is accepted as a touch).
+    #[test]
+    #[ignore = "open bug in adloop-attribution (resolve_click)"]
+    fn click_delay_does_not_overflow() {
+        let mut a = Attributor::new(Config::default()).expect("default config");
+        a.ingest(impression(1, Timestamp::from_millis(-1)));
+        a.ingest(Event::Click(Click {
+            impression: ImpressionId(1),
+            time: Timestamp::MAX,
+        }));
+        a.finish();
+        assert_eq!(a.stats().orphan_clicks, 1, "a click 292 million years late is orphaned");
+    }
+}
