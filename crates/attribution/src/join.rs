@@ -1,13 +1,15 @@
-//! The streaming join: touches stored per (advertiser, identity), conversions finalized
-//! once the watermark passes them, in (time, id) order.
+//! The streaming join: touches stored per (advertiser, identity) in the chunked touch
+//! store ([`crate::store`]), conversions finalized once the watermark passes them, in
+//! (time, id) order.
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::{Click, Conversion, Event, Impression};
 use crate::feedback::{FeedbackTable, Rates};
 use crate::holdout::{ArmTotals, Group, LiftReport, holdout};
-use crate::model::{CLICK, Credits, Touch, VIEW, credit};
+use crate::model::{Credits, Touch, credit};
 use crate::report::{CampaignReport, Counts, DayReport, Report};
+use crate::store::{Loaded, Store};
 use adloop_core::{AdvertiserId, CampaignId, HouseholdId, Money, Timestamp, UserId, codec};
 use ahash::RandomState;
 use serde::{Deserialize, Serialize};
@@ -120,18 +122,12 @@ impl MemoryUsage {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct Slot {
-    key: (u64, u64),
-    /// Sorted by [`Touch::order_key`]; two touches inline (most identity-advertiser lists
-    /// are short at any moment), so a short list costs no allocation.
-    touches: SmallVec<[Touch; 2]>,
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct CampaignState {
     id: CampaignId,
     advertiser: AdvertiserId,
+    /// `advertiser`'s interned index.
+    adv: u32,
     counts: Counts,
     /// Sorted by day; the last entry is the usual hit.
     days: Vec<(i64, Counts)>,
@@ -203,12 +199,10 @@ impl PartialOrd for Pending {
 struct State {
     watermark: i64,
     max_time: i64,
-    next_sweep: i64,
-    keys: Map<(u64, u64), u32>,
-    slots: Vec<Slot>,
-    free_slots: Vec<u32>,
-    /// Impression id → slot, for stored (non-ghost) impressions.
-    impressions: Map<u64, u32>,
+    /// Stored touches, their keys and the impression index.
+    store: Store,
+    /// Advertiser id → interned index (the store keys touches by it).
+    advertisers: Map<u64, u32>,
     /// Clicks waiting for their impression: impression id → click times.
     pending_clicks: Map<u64, SmallVec<[i64; 1]>>,
     pending_click_times: BinaryHeap<Reverse<(i64, u64)>>,
@@ -231,11 +225,8 @@ impl Default for State {
         State {
             watermark: i64::MIN,
             max_time: i64::MIN,
-            next_sweep: i64::MIN,
-            keys: Map::default(),
-            slots: Vec::new(),
-            free_slots: Vec::new(),
-            impressions: Map::default(),
+            store: Store::new(1, 1),
+            advertisers: Map::default(),
             pending_clicks: Map::default(),
             pending_click_times: BinaryHeap::new(),
             pending_conversions: BinaryHeap::new(),
@@ -259,7 +250,7 @@ impl Default for State {
 pub struct AttributorState(State);
 
 const MAGIC: &[u8; 8] = b"ADLATTR1";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// The single-threaded streaming join: feed events in any order within the allowed
 /// lateness, read finalized [`Attribution`]s, reports, lift and feedback.
@@ -273,7 +264,8 @@ pub struct Attributor {
     view_window_ms: i64,
     half_life_ms: i64,
     lateness_ms: i64,
-    sweep_interval_ms: i64,
+    max_click_delay_ms: i64,
+    max_touches: usize,
     st: State,
     scratch: Vec<Touch>,
     credits: Credits,
@@ -285,17 +277,23 @@ impl Attributor {
         Attributor::with_state(config, State::default())
     }
 
-    fn with_state(config: Config, st: State) -> Result<Attributor, Error> {
+    fn with_state(config: Config, mut st: State) -> Result<Attributor, Error> {
         config.validate()?;
         let view_keep_ms = config.view_keep_ms();
         let click_window_ms = config.click_window.as_millis();
+        // A chunk spans at most 1/8 of its horizon, so eviction keeps at most ~1/8 extra.
+        st.store.set_spans(
+            (view_keep_ms / 8).max(1_000),
+            (click_window_ms / 8).max(1_000),
+        );
         Ok(Attributor {
             view_keep_ms,
             click_window_ms,
             view_window_ms: config.view_window.as_millis(),
             half_life_ms: config.half_life.as_millis(),
             lateness_ms: config.allowed_lateness.as_millis(),
-            sweep_interval_ms: view_keep_ms.min(click_window_ms).max(60_000),
+            max_click_delay_ms: config.max_click_delay.as_millis(),
+            max_touches: config.max_touches_per_key,
             config,
             st,
             scratch: Vec::new(),
@@ -563,33 +561,10 @@ impl Attributor {
 
     /// Memory held by stored touches (see [`MemoryUsage`]).
     pub fn memory(&self) -> MemoryUsage {
-        fn map_bytes<K, V>(m: &Map<K, V>) -> u64 {
-            let cap = m.capacity() as u64;
-            if cap == 0 {
-                return 0;
-            }
-            // hashbrown: buckets are a power of two at most 8/7 of the capacity; one control
-            // byte per bucket plus one group of 16.
-            let buckets = (cap * 8 / 7).max(4).next_power_of_two();
-            buckets * (std::mem::size_of::<(K, V)>() as u64 + 1) + 16
-        }
-        let touches: u64 = self.st.slots.iter().map(|s| s.touches.len() as u64).sum();
-        let touch_bytes: u64 = self
-            .st
-            .slots
-            .iter()
-            .filter(|s| s.touches.spilled())
-            .map(|s| (s.touches.capacity() * std::mem::size_of::<Touch>()) as u64)
-            .sum();
-        let bytes = touch_bytes
-            + (self.st.slots.capacity() * std::mem::size_of::<Slot>()) as u64
-            + (self.st.free_slots.capacity() * 4) as u64
-            + map_bytes(&self.st.keys)
-            + map_bytes(&self.st.impressions);
         MemoryUsage {
-            touches,
-            keys: self.st.keys.len() as u64,
-            bytes,
+            touches: self.st.store.touches(),
+            keys: self.st.store.keys(),
+            bytes: self.st.store.bytes(),
         }
     }
 
@@ -602,21 +577,18 @@ impl Attributor {
     /// written with, identity resolver included).
     pub fn from_state(config: Config, state: AttributorState) -> Result<Attributor, Error> {
         let st = state.0;
-        let n = st.slots.len();
-        if st.keys.values().any(|&s| s as usize >= n)
-            || st.impressions.values().any(|&s| s as usize >= n)
-            || st.free_slots.iter().any(|&s| s as usize >= n)
-        {
-            return Err(Error::CorruptState("slot index out of range"));
-        }
         let c = st.campaigns.len();
         if st.campaign_index.values().any(|&i| i as usize >= c)
-            || st
-                .slots
-                .iter()
-                .any(|s| s.touches.iter().any(|t| t.campaign as usize >= c))
+            || st.store.max_campaign().is_some_and(|i| i as usize >= c)
         {
             return Err(Error::CorruptState("campaign index out of range"));
+        }
+        let a = st.advertisers.len();
+        if st.advertisers.values().any(|&i| i as usize >= a)
+            || st.campaigns.iter().any(|x| x.adv as usize >= a)
+            || st.store.max_advertiser().is_some_and(|i| i as usize >= a)
+        {
+            return Err(Error::CorruptState("advertiser index out of range"));
         }
         Attributor::with_state(config, st)
     }
@@ -643,9 +615,11 @@ impl Attributor {
             return i;
         }
         let i = self.st.campaigns.len() as u32;
+        let adv = self.advertiser(advertiser);
         self.st.campaigns.push(CampaignState {
             id,
             advertiser,
+            adv,
             counts: Counts::default(),
             days: Vec::new(),
         });
@@ -663,13 +637,19 @@ impl Attributor {
         i
     }
 
+    /// The interned index of `advertiser`.
+    fn advertiser(&mut self, advertiser: AdvertiserId) -> u32 {
+        let n = self.st.advertisers.len() as u32;
+        *self.st.advertisers.entry(advertiser.0).or_insert(n)
+    }
+
     fn day(&self, ms: i64) -> i64 {
         Timestamp::from_millis(ms).day_index(self.config.report_utc_offset)
     }
 
     fn on_impression(&mut self, imp: &Impression) {
         self.st.stats.impressions += 1;
-        if !imp.ghost && self.st.impressions.contains_key(&imp.id.0) {
+        if !imp.ghost && self.st.store.find_view(imp.id.0).is_some() {
             self.st.stats.duplicate_impressions += 1;
             return;
         }
@@ -719,20 +699,30 @@ impl Attributor {
         if imp.ghost {
             return;
         }
-        let slot = self.slot_for((imp.advertiser.0, identity));
-        self.insert_touch(
-            slot,
-            Touch {
+        let c = &self.st.campaigns[ci as usize];
+        let adv = if c.advertiser == imp.advertiser {
+            c.adv
+        } else {
+            self.advertiser(imp.advertiser)
+        };
+        let store = &mut self.st.store;
+        let slot = store.slot_for(identity, adv);
+        store.add_view(slot, t, imp.id.0, ci);
+        if store.forced_drops > 0 {
+            self.st.stats.dropped_touches += std::mem::take(&mut store.forced_drops);
+        }
+        if !self.st.pending_clicks.is_empty()
+            && let Some(times) = self.st.pending_clicks.remove(&imp.id.0)
+        {
+            let view = Loaded {
                 time: t,
                 impression: imp.id.0,
                 campaign: ci,
-                kind: VIEW,
-            },
-        );
-        self.st.impressions.insert(imp.id.0, slot);
-        if let Some(times) = self.st.pending_clicks.remove(&imp.id.0) {
+                prev: 0,
+                slot,
+            };
             for ct in times {
-                self.resolve_click(slot, imp.id.0, ct);
+                self.resolve_click(view, ct);
             }
         }
     }
@@ -740,8 +730,8 @@ impl Attributor {
     fn on_click(&mut self, click: Click) {
         self.st.stats.clicks += 1;
         let t = click.time.as_millis();
-        if let Some(&slot) = self.st.impressions.get(&click.impression.0) {
-            self.resolve_click(slot, click.impression.0, t);
+        if let Some(view) = self.st.store.find_view(click.impression.0) {
+            self.resolve_click(view, t);
         } else {
             self.st
                 .pending_clicks
@@ -754,123 +744,21 @@ impl Attributor {
         }
     }
 
-    fn resolve_click(&mut self, slot: u32, impression: u64, t: i64) {
-        let found = self.st.slots[slot as usize]
-            .touches
-            .iter()
-            .find(|x| x.impression == impression && x.kind == VIEW)
-            .map(|x| (x.time, x.campaign));
-        let Some((imp_time, ci)) = found else {
-            self.st.stats.orphan_clicks += 1;
-            return;
-        };
-        if t < imp_time || t - imp_time > self.config.max_click_delay.as_millis() {
+    /// A click at `t` on the stored `view`: a click touch, or an orphan if it is before the
+    /// view or more than the max click delay after it.
+    fn resolve_click(&mut self, view: Loaded, t: i64) {
+        if t < view.time || t - view.time > self.max_click_delay_ms {
             self.st.stats.orphan_clicks += 1;
             return;
         }
         let day = self.day(t);
-        let c = &mut self.st.campaigns[ci as usize];
+        let c = &mut self.st.campaigns[view.campaign as usize];
         c.counts.clicks += 1;
         c.day(day).clicks += 1;
-        self.insert_touch(
-            slot,
-            Touch {
-                time: t,
-                impression,
-                campaign: ci,
-                kind: CLICK,
-            },
-        );
-    }
-
-    fn slot_for(&mut self, key: (u64, u64)) -> u32 {
-        if let Some(&s) = self.st.keys.get(&key) {
-            return s;
-        }
-        let s = match self.st.free_slots.pop() {
-            Some(s) => {
-                self.st.slots[s as usize].key = key;
-                s
-            }
-            None => {
-                self.st.slots.push(Slot {
-                    key,
-                    touches: SmallVec::new(),
-                });
-                (self.st.slots.len() - 1) as u32
-            }
-        };
-        self.st.keys.insert(key, s);
-        s
-    }
-
-    fn insert_touch(&mut self, slot: u32, touch: Touch) {
-        let s = &mut self.st.slots[slot as usize];
-        let k = touch.order_key();
-        // Usually in order: search back from the end.
-        let pos = s
-            .touches
-            .iter()
-            .rposition(|x| x.order_key() <= k)
-            .map_or(0, |p| p + 1);
-        s.touches.insert(pos, touch);
-        if s.touches.len() > self.config.max_touches_per_key {
-            let old = s.touches.remove(0);
-            self.st.stats.dropped_touches += 1;
-            if old.kind == VIEW {
-                self.st.impressions.remove(&old.impression);
-            }
-        }
-        self.evict_slot(slot);
-    }
-
-    /// Drops touches of one slot that no pending or future conversion can use.
-    fn evict_slot(&mut self, slot: u32) -> bool {
-        let w = self.st.watermark;
-        let view_h = w.saturating_sub(self.view_keep_ms);
-        let click_h = w.saturating_sub(self.click_window_ms);
-        let s = &mut self.st.slots[slot as usize];
-        // The oldest touch is first; when it is older than the later horizon some touch may
-        // be evictable (a view behind a kept click), so scan.
-        match s.touches.first() {
-            Some(f) if f.time < view_h.max(click_h) => {}
-            _ => return s.touches.is_empty(),
-        }
-        let before = s.touches.len();
-        let impressions = &mut self.st.impressions;
-        s.touches.retain(|x| {
-            let keep = x.time >= if x.kind == CLICK { click_h } else { view_h };
-            if !keep && x.kind == VIEW {
-                impressions.remove(&x.impression);
-            }
-            keep
-        });
-        self.st.stats.evicted_touches += (before - s.touches.len()) as u64;
-        s.touches.is_empty()
-    }
-
-    fn sweep(&mut self) {
-        for i in 0..self.st.slots.len() {
-            if self.st.keys.get(&self.st.slots[i].key) != Some(&(i as u32)) {
-                continue; // free (its old key may belong to another slot by now)
-            }
-            if self.evict_slot(i as u32) {
-                let s = &mut self.st.slots[i];
-                self.st.keys.remove(&s.key);
-                s.touches = SmallVec::new();
-                self.st.free_slots.push(i as u32);
-            } else {
-                let s = &mut self.st.slots[i];
-                if s.touches.capacity() > 2 * s.touches.len() + 4 {
-                    s.touches.shrink_to_fit();
-                }
-            }
-        }
-        if self.st.impressions.capacity() > 4 * self.st.impressions.len() + 1024 {
-            self.st.impressions.shrink_to_fit();
-        }
-        if self.st.keys.capacity() > 4 * self.st.keys.len() + 1024 {
-            self.st.keys.shrink_to_fit();
+        let store = &mut self.st.store;
+        store.add_click(view.slot, t, view.impression, view.campaign);
+        if store.forced_drops > 0 {
+            self.st.stats.dropped_touches += std::mem::take(&mut store.forced_drops);
         }
     }
 
@@ -916,10 +804,12 @@ impl Attributor {
                 self.st.seen_orders.remove(&(a, o));
             }
         }
-        if w >= self.st.next_sweep {
-            self.sweep();
-            self.st.next_sweep = w.saturating_add(self.sweep_interval_ms);
-        }
+        // After finalizing: the conversions just finalized may use touches the new
+        // horizons pass.
+        self.st.stats.evicted_touches += self.st.store.evict(
+            w.saturating_sub(self.view_keep_ms),
+            w.saturating_sub(self.click_window_ms),
+        );
     }
 
     fn finalize(&mut self, conv: Conversion) {
@@ -944,21 +834,20 @@ impl Attributor {
         }
         let identity = self.identity(conv.user, conv.household);
         self.scratch.clear();
-        if let Some(&slot) = self.st.keys.get(&(adv, identity)) {
-            for t in &self.st.slots[slot as usize].touches {
-                let dt = c.saturating_sub(t.time);
-                if dt < 0 {
-                    break; // sorted by time: the rest are later still
-                }
-                let window = if t.kind == CLICK {
-                    self.click_window_ms
-                } else {
-                    self.view_window_ms
-                };
-                if dt <= window {
-                    self.scratch.push(*t);
-                }
-            }
+        if let Some(&adv_index) = self.st.advertisers.get(&adv)
+            && let Some(slot) = self.st.store.find_slot(identity, adv_index)
+        {
+            self.st.stats.dropped_touches += self.st.store.collect(
+                slot,
+                c,
+                self.view_window_ms,
+                self.click_window_ms,
+                self.lateness_ms,
+                self.max_touches,
+                &mut self.scratch,
+            );
+            // Chains come newest first, per kind; the models want (time, id, kind) order.
+            self.scratch.sort_unstable_by_key(Touch::order_key);
         }
         if !self.st.experiments.is_empty() {
             self.count_experiment_conversion(&conv, identity);

@@ -89,6 +89,7 @@ mod model;
 mod queue;
 mod report;
 mod service;
+mod store;
 
 pub use crate::{
     config::{
