@@ -7,9 +7,10 @@ use adloop::core::{
     Money, Timestamp, UserId,
 };
 use adloop::openrtb::RtbLimits;
+use adloop::pacing::{CapScope, CapWindow, FrequencyCap, IdentityKind, PacingMode};
 use adloop::{
-    AdRequest, Bid, Budget, Campaign, CapIdentity, CapScope, Creative, DealOffer, Decision, Engine,
-    Error, Event, Fate, Flight, Format, FrequencyCap, Opportunity, PacingMode, Pod,
+    AdRequest, Bid, Budget, Campaign, Creative, DealOffer, Decision, Engine, Error, Event, Fate,
+    Flight, Format, Opportunity, Pod,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +35,7 @@ fn campaign(id: u64, cpm_micros: i64, targeting: &str) -> Campaign {
             start: at(-DAY),
             end: at(30 * DAY),
         },
-        pacing: PacingMode::default(),
+        pacing: PacingMode::Asap,
         bid: Bid::Cpm(Cpm::from_micros(cpm_micros)),
         tier: Default::default(),
         deals: vec![],
@@ -184,10 +185,12 @@ fn trace_explains_every_fate() {
     out_of_flight.flight.start = at(DAY);
     let mut capped = campaign(3, 7_000_000, "segment = 1");
     capped.frequency_caps = vec![FrequencyCap {
-        max: 1,
-        window: DurationMs::from_hours(1),
-        identity: CapIdentity::Household,
         scope: CapScope::Campaign,
+        identity: IdentityKind::Household,
+        max_impressions: 1,
+        window: CapWindow::Fixed {
+            window: DurationMs::from_hours(1),
+        },
     }];
     let mut poor = campaign(4, 5_000_000, "segment = 1");
     poor.budget.lifetime = Some(Money::from_micros(1));
@@ -440,16 +443,18 @@ fn paced_campaigns() -> Vec<Campaign> {
         .map(|i| {
             let mut c = campaign(i, 1_000_000 + i as i64 * 250_000, "segment in (0, 1, 2)");
             c.pacing = if i % 2 == 0 {
-                PacingMode::Even
+                serde_json::from_str(r#"{"mode": "throttle"}"#).unwrap()
             } else {
                 PacingMode::Asap
             };
             c.budget.daily = Some(Money::from_micros(200_000));
             c.frequency_caps = vec![FrequencyCap {
-                max: 3,
-                window: DurationMs::from_mins(5),
-                identity: CapIdentity::Household,
                 scope: CapScope::Campaign,
+                identity: IdentityKind::Household,
+                max_impressions: 3,
+                window: CapWindow::Sliding {
+                    window: DurationMs::from_mins(5),
+                },
             }];
             c
         })

@@ -9,6 +9,7 @@ use adloop_auction::Tier;
 use adloop_core::{
     AdvertiserId, CampaignId, Cpm, CreativeId, DealId, DurationMs, Money, Timestamp,
 };
+use adloop_pacing::{FrequencyCap, PacingMode};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
@@ -28,6 +29,10 @@ pub const MAX_NAME_LEN: usize = 253;
 pub const MAX_TARGETING_LEN: usize = 64 * 1024;
 /// Longest video creative, in seconds.
 pub const MAX_CREATIVE_SECONDS: u32 = 600;
+
+fn asap() -> PacingMode {
+    PacingMode::Asap
+}
 
 fn open_tier() -> Tier {
     Tier::OPEN
@@ -50,8 +55,9 @@ pub struct Campaign {
     pub budget: Budget,
     /// When the campaign may serve.
     pub flight: Flight,
-    /// How spend is spread over the flight.
-    #[serde(default)]
+    /// How spend is spread over the flight (`{"mode": "throttle"}`, `{"mode":
+    /// "bid_shading"}`, …; default ASAP), built into a controller by the pacing crate.
+    #[serde(default = "asap")]
     pub pacing: PacingMode,
     /// What the campaign pays.
     pub bid: Bid,
@@ -62,7 +68,8 @@ pub struct Campaign {
     /// Private-marketplace deals this campaign bids in (with the deal's terms from the request).
     #[serde(default)]
     pub deals: Vec<DealId>,
-    /// Frequency caps, all of which must allow an impression.
+    /// Frequency caps (per user or household, campaign or advertiser, fixed, sliding or
+    /// lifetime windows), all of which must allow an impression.
     #[serde(default)]
     pub frequency_caps: Vec<FrequencyCap>,
     /// Competitive categories (IAB codes such as `"IAB2"`): two ads sharing one never run in the
@@ -122,57 +129,6 @@ pub enum Bid {
     Cpc(Money),
     /// A target cost per conversion, turned into an eCPM with the measured conversion rate.
     Cpa(Money),
-}
-
-/// Pacing mode of a campaign.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum PacingMode {
-    /// No pacing: spend as fast as the auction allows.
-    #[default]
-    Asap,
-    /// Even throttling over the flight.
-    Even,
-}
-
-/// Who a frequency cap counts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum CapIdentity {
-    /// One viewer profile.
-    User,
-    /// A whole household.
-    #[default]
-    Household,
-}
-
-/// What a frequency cap counts impressions of.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum CapScope {
-    /// This campaign.
-    #[default]
-    Campaign,
-    /// Every campaign of this campaign's advertiser.
-    Advertiser,
-}
-
-/// At most `max` impressions per identity within `window`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FrequencyCap {
-    /// Most impressions in the window; at least 1.
-    pub max: u32,
-    /// Window length; positive.
-    pub window: DurationMs,
-    /// User or household.
-    #[serde(default)]
-    pub identity: CapIdentity,
-    /// This campaign or the whole advertiser.
-    #[serde(default)]
-    pub scope: CapScope,
 }
 
 /// The kind of a creative.
@@ -275,18 +231,12 @@ fn validate_one(c: &Campaign, errors: &mut Vec<CampaignError>) {
         );
     }
     for (i, cap) in c.frequency_caps.iter().enumerate() {
-        if cap.max == 0 {
-            err(
-                &format!("frequency_caps[{i}].max"),
-                "must be at least 1".into(),
-            );
+        if let Err(e) = cap.validate() {
+            err(&format!("frequency_caps[{i}]"), e.to_string());
         }
-        if cap.window.as_millis() <= 0 {
-            err(
-                &format!("frequency_caps[{i}].window"),
-                format!("must be positive, got {}", cap.window),
-            );
-        }
+    }
+    if let Err(e) = c.pacing.validate() {
+        err("pacing", e.to_string());
     }
     if c.categories.len() > MAX_CATEGORIES {
         err(
@@ -390,10 +340,12 @@ pub(crate) mod tests {
         b.bid = Bid::Cpc(Money::ZERO);
         b.creatives.push(b.creatives[0]);
         b.frequency_caps.push(FrequencyCap {
-            max: 0,
-            window: DurationMs::ZERO,
-            identity: CapIdentity::User,
-            scope: CapScope::Campaign,
+            scope: adloop_pacing::CapScope::Campaign,
+            identity: adloop_pacing::IdentityKind::User,
+            max_impressions: 1,
+            window: adloop_pacing::CapWindow::Fixed {
+                window: DurationMs::ZERO,
+            },
         });
         let dup = sample(2);
         let errors = validate_all(&[a, b, dup]);
@@ -408,8 +360,7 @@ pub(crate) mod tests {
                 (1, "flight"),
                 (1, "holdout"),
                 (2, "bid.cpc"),
-                (2, "frequency_caps[0].max"),
-                (2, "frequency_caps[0].window"),
+                (2, "frequency_caps[0]"),
                 (2, "creatives[1].id"),
                 (2, "id"),
             ]

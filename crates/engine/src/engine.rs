@@ -12,8 +12,16 @@
 //!   protocols are documented in their crates.
 //! - `next_impression: AtomicU64`: receipt numbers, `fetch_add` with `Relaxed` (uniqueness
 //!   only; nothing else is published through it).
+//! - `Snapshot::budget_ok: [AtomicBool]`: one budget hint per campaign slot, so the decide
+//!   path skips exhausted campaigns without touching their ledgers (a dense byte array stays
+//!   in cache; 100k ledgers do not). Written `Relaxed` by publish and tick (recomputed from
+//!   the ledgers) and by a decision whose reservation failed; read `Relaxed`. A stale hint
+//!   costs at most one extra auction round or one skipped campaign until the next tick;
+//!   the ledger's reservation CAS alone guards money.
+//! - `last_tick: AtomicI64`: the latest tick time, `fetch_max`/`load` `Relaxed`; only the
+//!   time base for a new snapshot's hints.
 
-use crate::campaign::{Bid, Campaign, Creative, Flight, FrequencyCap, validate_all};
+use crate::campaign::{Bid, Campaign, Creative, Flight, validate_all};
 use crate::error::{CampaignError, CampaignErrors, Error};
 use crate::openrtb::{self, AdInfo, RtbLimits, RtbRequest};
 use crate::request::{Decision, Receipt};
@@ -26,7 +34,11 @@ use adloop_core::{
     AdvertiserId, CampaignId, DealId, DurationMs, HouseholdId, ImpressionId, Money, Timestamp,
     UserId, codec,
 };
-use adloop_pacing::{BudgetConfig, BudgetLedger, BudgetStoreSnapshot, InProcessBudgetStore};
+use adloop_pacing::{
+    BudgetConfig, BudgetLedger, BudgetStoreSnapshot, FrequencyCap, FrequencySnapshot,
+    FrequencyStore, Identities, InProcessBudgetStore, InProcessFrequencyStore, Observation, Pacer,
+    PacerState, PacingController, PacingMode,
+};
 use adloop_targeting::{Expr, Index};
 use arc_swap::ArcSwap;
 use crossbeam_utils::CachePadded;
@@ -35,7 +47,7 @@ use smallvec::SmallVec;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 /// The number of a published snapshot: 0 before the first publish, then 1, 2, …
 #[derive(
@@ -64,6 +76,7 @@ pub struct EngineBuilder {
     pub(crate) state_limit: usize,
     pub(crate) attribution: AttributionConfig,
     pub(crate) attribution_queues: ServiceConfig,
+    pub(crate) frequency_max_keys: usize,
 }
 
 impl Default for EngineBuilder {
@@ -80,6 +93,7 @@ impl Default for EngineBuilder {
             state_limit: 1 << 30,
             attribution: AttributionConfig::default(),
             attribution_queues: ServiceConfig::default(),
+            frequency_max_keys: 4_000_000,
         }
     }
 }
@@ -156,6 +170,13 @@ impl EngineBuilder {
         self
     }
 
+    /// Most frequency-cap entries tracked at once (about 80 bytes each; one per identity
+    /// and cap seen within its window).
+    pub fn frequency_max_keys(mut self, keys: usize) -> Self {
+        self.frequency_max_keys = keys;
+        self
+    }
+
     /// Largest state file [`EngineBuilder::load`] accepts, in bytes.
     pub fn state_limit(mut self, bytes: usize) -> Self {
         self.state_limit = bytes;
@@ -168,12 +189,14 @@ impl EngineBuilder {
         let attribution =
             AttributionService::new(self.attribution.clone(), self.attribution_queues)
                 .map_err(|e| component("attribution", e))?;
-        self.assemble(InProcessBudgetStore::new(), attribution, 1)
+        let frequency = InProcessFrequencyStore::new(self.utc_offset, self.frequency_max_keys);
+        self.assemble(InProcessBudgetStore::new(), frequency, attribution, 1)
     }
 
     fn assemble(
         self,
         budgets: InProcessBudgetStore,
+        frequency: InProcessFrequencyStore,
         attribution: AttributionService,
         next_impression: u64,
     ) -> Result<Engine, Error> {
@@ -190,8 +213,11 @@ impl EngineBuilder {
         Ok(Engine {
             current: ArcSwap::from_pointee(Snapshot::empty()),
             budgets,
+            frequency,
+            pacers: papaya::HashMap::new(),
             attribution,
             next_impression: CachePadded::new(AtomicU64::new(next_impression)),
+            last_tick: AtomicI64::new(i64::MIN),
             auction: Auction::new(self.auction).map_err(|e| component("auction", e))?,
             config: self,
         })
@@ -205,6 +231,8 @@ impl EngineBuilder {
     pub fn load(self, bytes: &[u8]) -> Result<Engine, Error> {
         let saved: SavedState =
             codec::decode_framed(STATE_MAGIC, STATE_VERSION, bytes, self.state_limit)?;
+        let campaigns: Vec<Campaign> = serde_json::from_str(&saved.campaigns_json)
+            .map_err(|e| Error::InconsistentState(format!("campaigns: {e}")))?;
         let budgets = InProcessBudgetStore::from_snapshot(&saved.budgets)
             .map_err(|e| Error::InconsistentState(format!("budgets: {e}")))?;
         let attribution = AttributionService::from_state(
@@ -213,9 +241,37 @@ impl EngineBuilder {
             saved.attribution,
         )
         .map_err(|e| Error::InconsistentState(format!("attribution: {e}")))?;
-        let engine = self.assemble(budgets, attribution, saved.next_impression)?;
+        let frequency = InProcessFrequencyStore::from_snapshot(&saved.frequency)
+            .map_err(|e| Error::InconsistentState(format!("frequency: {e}")))?;
+        let engine = self.assemble(budgets, frequency, attribution, saved.next_impression)?;
+        for p in &saved.pacers {
+            let Some(c) = campaigns.iter().find(|c| c.id == p.campaign) else {
+                return Err(Error::InconsistentState(format!(
+                    "pacing state for unknown campaign {}",
+                    p.campaign
+                )));
+            };
+            let entry = engine
+                .pacer_entry(c)
+                .map_err(|e| Error::InconsistentState(format!("pacing: {e}")))?;
+            let state: PacerState = serde_json::from_str(&p.state_json)
+                .map_err(|e| Error::InconsistentState(format!("pacing: {e}")))?;
+            entry
+                .pacer
+                .import_state(&state)
+                .map_err(|e| Error::InconsistentState(format!("pacing: {e}")))?;
+            // Relaxed: nothing runs on this engine yet.
+            entry
+                .opportunities
+                .store(p.opportunities, Ordering::Relaxed);
+            entry.impressions.store(p.impressions, Ordering::Relaxed);
+            entry
+                .impressions_day
+                .store(p.impressions_day, Ordering::Relaxed);
+            engine.pacers.pin().insert(c.id, entry);
+        }
         let snapshot = engine
-            .compile(saved.campaigns)
+            .compile(campaigns)
             .map_err(|e| Error::InconsistentState(e.to_string()))?;
         let snapshot = Snapshot {
             generation: Generation(saved.generation),
@@ -230,29 +286,105 @@ const STATE_MAGIC: &[u8; 8] = b"ADLOOPE1";
 const STATE_VERSION: u32 = 1;
 
 /// Everything [`Engine::save`] writes.
+///
+/// Campaigns and controller states hold internally tagged serde enums (`PacingMode`,
+/// `CapWindow`, `PacerState`), which bincode cannot decode; they travel as JSON text inside
+/// the framed, checksummed bincode payload.
 #[derive(Serialize, Deserialize)]
 struct SavedState {
     generation: u64,
     next_impression: u64,
-    campaigns: Vec<Campaign>,
+    campaigns_json: String,
     budgets: BudgetStoreSnapshot,
+    frequency: FrequencySnapshot,
+    pacers: Vec<SavedPacer>,
     attribution: ServiceState,
 }
 
-/// A campaign as the decide path needs it: dense, copied out of the model at publish.
+#[derive(Serialize, Deserialize)]
+struct SavedPacer {
+    campaign: CampaignId,
+    state_json: String,
+    opportunities: u64,
+    impressions: u64,
+    impressions_day: u64,
+}
+
+/// A campaign's pacing controller with the counters its observations need. Shared by every
+/// snapshot that holds the campaign (and kept in the engine's registry across publishes).
+///
+/// # Synchronization
+/// `opportunities` (`fetch_add` on the decide path), `impressions` and `impressions_day`
+/// (`day << 40 | count`, CAS on record) are `Relaxed` counters read by `tick`; nothing is
+/// published through them. The controller's own atomics are the pacing crate's.
 #[derive(Debug)]
+pub(crate) struct PacerEntry {
+    mode: PacingMode,
+    budget: BudgetConfig,
+    pub(crate) pacer: Pacer,
+    pub(crate) opportunities: CachePadded<AtomicU64>,
+    impressions: AtomicU64,
+    impressions_day: AtomicU64,
+}
+
+const DAY_SHIFT: u32 = 40;
+
+impl PacerEntry {
+    fn count_impression(&self, day: i64) {
+        // Relaxed: a counter read by tick; see the type's `# Synchronization`.
+        self.impressions.fetch_add(1, Ordering::Relaxed);
+        let day = (day as u64) & ((1 << (64 - DAY_SHIFT)) - 1);
+        // Relaxed: the day and its count change together in one word.
+        let _ = self
+            .impressions_day
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                Some(if w >> DAY_SHIFT == day {
+                    w + 1
+                } else {
+                    day << DAY_SHIFT | 1
+                })
+            });
+    }
+
+    fn observation(&self, ledger: &BudgetLedger, now: Timestamp, day: i64) -> Observation {
+        let day = (day as u64) & ((1 << (64 - DAY_SHIFT)) - 1);
+        // Relaxed: counters; see the type's `# Synchronization`.
+        let word = self.impressions_day.load(Ordering::Relaxed);
+        Observation {
+            spend: ledger.spend(now),
+            impressions_today: if word >> DAY_SHIFT == day {
+                word & ((1 << DAY_SHIFT) - 1)
+            } else {
+                0
+            },
+            impressions_lifetime: self.impressions.load(Ordering::Relaxed),
+            opportunities: self.opportunities.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A campaign as the decide path needs it: dense, copied out of the model at publish.
+///
+/// `repr(C)` and 64-byte aligned so that what every eligibility check reads (flight, bid,
+/// ids, tier, holdout, the "has deals / caps" tests) sits in the first cache line and the
+/// creatives, categories and domain in the next: a targeted campaign costs one pair of
+/// adjacent lines, not four scattered ones.
+#[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct Compiled {
+    pub(crate) flight: Flight,
+    pub(crate) bid: Bid,
     pub(crate) id: CampaignId,
     pub(crate) advertiser: AdvertiserId,
-    pub(crate) domain: Option<AdvertiserDomain>,
-    pub(crate) tier: Tier,
-    pub(crate) bid: Bid,
-    pub(crate) flight: Flight,
-    pub(crate) categories: Categories,
-    pub(crate) deals: SmallVec<[DealId; 2]>,
-    pub(crate) creatives: SmallVec<[Creative; 2]>,
-    pub(crate) caps: SmallVec<[FrequencyCap; 1]>,
     pub(crate) holdout: f64,
+    pub(crate) tier: Tier,
+    pub(crate) creatives: SmallVec<[Creative; 2]>,
+    pub(crate) categories: Categories,
+    pub(crate) domain: Option<AdvertiserDomain>,
+    pub(crate) deals: SmallVec<[DealId; 2]>,
+    pub(crate) caps: SmallVec<[FrequencyCap; 1]>,
+    /// `None` for ASAP campaigns: they skip the controller entirely.
+    pub(crate) pacer: Option<Arc<PacerEntry>>,
     pub(crate) ledger: Arc<BudgetLedger>,
     pub(crate) daily_limit: Option<Money>,
     pub(crate) lifetime_limit: Option<Money>,
@@ -267,6 +399,10 @@ pub(crate) struct Snapshot {
     pub(crate) index: Index,
     /// Competitive category name → the id the auction separates on.
     pub(crate) category_ids: HashMap<String, u32>,
+    /// Per campaign slot: whether its budget can still pay for an impression. A hint kept
+    /// dense so the decide path never touches an exhausted campaign's ledger; the
+    /// reservation stays authoritative (see the module's `# Synchronization`).
+    pub(crate) budget_ok: Box<[AtomicBool]>,
 }
 
 impl Snapshot {
@@ -279,6 +415,29 @@ impl Snapshot {
             index: Index::build(std::iter::empty::<(u32, &Expr)>())
                 .unwrap_or_else(|_| unreachable!("an empty index always builds")),
             category_ids: HashMap::new(),
+            budget_ok: Box::new([]),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn budget_hint(&self, key: u32) -> bool {
+        // Relaxed: a hint; the ledger's own atomics decide every reservation.
+        self.budget_ok
+            .get(key as usize)
+            .is_some_and(|b| b.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_budget_hint(&self, key: u32, ok: bool) {
+        if let Some(b) = self.budget_ok.get(key as usize) {
+            // Relaxed: a hint; see `budget_hint`.
+            b.store(ok, Ordering::Relaxed);
+        }
+    }
+
+    /// Recomputes every budget hint from the ledgers.
+    pub(crate) fn refresh_budget_hints(&self, now: Timestamp) {
+        for (key, c) in self.compiled.iter().enumerate() {
+            self.set_budget_hint(key as u32, Engine::budget_allows(c, now));
         }
     }
 
@@ -327,8 +486,14 @@ pub enum Event {
 pub struct Engine {
     pub(crate) current: ArcSwap<Snapshot>,
     pub(crate) budgets: InProcessBudgetStore,
+    pub(crate) frequency: InProcessFrequencyStore,
+    /// Pacing controllers by campaign, surviving publishes (lock-free map; touched only by
+    /// publish, load and save: snapshots hold each campaign's entry directly).
+    pub(crate) pacers: papaya::HashMap<CampaignId, Arc<PacerEntry>>,
     pub(crate) attribution: AttributionService,
     pub(crate) next_impression: CachePadded<AtomicU64>,
+    /// The latest `now` passed to `tick` (ms), `i64::MIN` before the first.
+    pub(crate) last_tick: AtomicI64,
     pub(crate) auction: Auction,
     pub(crate) config: EngineBuilder,
 }
@@ -366,6 +531,42 @@ impl Engine {
         snap.by_id
             .get(&id)
             .map(|&i| snap.campaigns[i as usize].clone())
+    }
+
+    /// Memory held by the current snapshot and the per-campaign ledgers.
+    pub fn memory(&self) -> MemoryReport {
+        let snap = self.current.load();
+        let model_bytes: usize = snap
+            .campaigns
+            .iter()
+            .map(|c| {
+                std::mem::size_of::<Campaign>()
+                    + c.targeting.capacity()
+                    + c.advertiser_domain.capacity()
+                    + c.creatives.capacity() * std::mem::size_of::<Creative>()
+                    + c.deals.capacity() * std::mem::size_of::<DealId>()
+                    + c.frequency_caps.capacity() * std::mem::size_of::<FrequencyCap>()
+                    + c.categories
+                        .iter()
+                        .map(|s| s.capacity() + std::mem::size_of::<String>())
+                        .sum::<usize>()
+            })
+            .sum();
+        // HashMap entries: key, value and one control byte, at the map's capacity.
+        let by_id_bytes = snap.by_id.capacity() * (std::mem::size_of::<(CampaignId, u32)>() + 1);
+        let n = snap.compiled.len();
+        MemoryReport {
+            campaigns: n,
+            index_bytes: snap.index.heap_bytes(),
+            compiled_bytes: snap.compiled.capacity() * std::mem::size_of::<Compiled>()
+                + by_id_bytes,
+            model_bytes,
+            // Counters and limits (two cache-padded blocks) plus 32 bytes per slot.
+            ledger_bytes: n
+                * (std::mem::size_of::<BudgetLedger>()
+                    + 256
+                    + self.config.max_outstanding as usize * 32),
+        }
     }
 
     /// What `campaign` has spent and holds, or `None` if it was never published.
@@ -451,6 +652,8 @@ impl Engine {
             let budget = self.budget_config(c);
             if let Err(e) = budget.validate() {
                 errors.push(CampaignError::new(c.id, "budget", e.to_string()));
+            } else if let Err(e) = c.pacing.build(&budget) {
+                errors.push(CampaignError::new(c.id, "pacing", e.to_string()));
             }
             budgets.push(budget);
         }
@@ -501,6 +704,16 @@ impl Engine {
                     e.to_string(),
                 )]))
             })?;
+            let pacer = match c.pacing {
+                PacingMode::Asap => None,
+                _ => Some(self.link_pacer(c).map_err(|e| {
+                    Error::InvalidCampaigns(CampaignErrors(vec![CampaignError::new(
+                        c.id,
+                        "pacing",
+                        e.to_string(),
+                    )]))
+                })?),
+            };
             seen.insert(c.id);
             by_id.insert(c.id, i as u32);
             compiled.push(Compiled {
@@ -515,12 +728,17 @@ impl Engine {
                 deals: c.deals.iter().copied().collect(),
                 creatives: c.creatives.iter().copied().collect(),
                 caps: c.frequency_caps.iter().copied().collect(),
+                pacer,
                 holdout: c.holdout,
                 ledger,
                 daily_limit: c.budget.daily,
                 lifetime_limit: c.budget.lifetime,
             });
         }
+        let budget_ok = compiled
+            .iter()
+            .map(|c| AtomicBool::new(Engine::budget_allows(c, self.hint_time(c))))
+            .collect();
         Ok(Snapshot {
             generation: Generation(0),
             campaigns,
@@ -528,7 +746,60 @@ impl Engine {
             by_id,
             index,
             category_ids,
+            budget_ok,
         })
+    }
+
+    /// A fresh controller entry for `c`.
+    fn pacer_entry(&self, c: &Campaign) -> Result<Arc<PacerEntry>, adloop_pacing::Error> {
+        let budget = self.budget_config(c);
+        Ok(Arc::new(PacerEntry {
+            pacer: c.pacing.build(&budget)?,
+            mode: c.pacing.clone(),
+            budget,
+            opportunities: CachePadded::new(AtomicU64::new(0)),
+            impressions: AtomicU64::new(0),
+            impressions_day: AtomicU64::new(0),
+        }))
+    }
+
+    /// The surviving controller of `c`, or a new one when it is new or its mode or budget
+    /// changed (state carries over when the controller kind allows it).
+    fn link_pacer(&self, c: &Campaign) -> Result<Arc<PacerEntry>, adloop_pacing::Error> {
+        let map = self.pacers.pin();
+        let budget = self.budget_config(c);
+        if let Some(existing) = map.get(&c.id)
+            && existing.mode == c.pacing
+            && existing.budget == budget
+        {
+            return Ok(Arc::clone(existing));
+        }
+        let fresh = self.pacer_entry(c)?;
+        if let Some(old) = map.get(&c.id) {
+            let _ = fresh.pacer.import_state(&old.pacer.export_state());
+            // Relaxed: publish-time copies of counters; see `PacerEntry`.
+            for (to, from) in [
+                (&*fresh.opportunities, &*old.opportunities),
+                (&fresh.impressions, &old.impressions),
+                (&fresh.impressions_day, &old.impressions_day),
+            ] {
+                to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+        map.insert(c.id, Arc::clone(&fresh));
+        Ok(fresh)
+    }
+
+    /// The instant a fresh snapshot's budget hints are computed at: the last tick, or the
+    /// campaign's flight start before any tick (hints are refreshed by every tick).
+    fn hint_time(&self, c: &Compiled) -> Timestamp {
+        // Relaxed: a hint's time base; see `budget_hint`.
+        let last = self.last_tick.load(Ordering::Relaxed);
+        if last == i64::MIN {
+            c.flight.start
+        } else {
+            Timestamp::from_millis(last)
+        }
     }
 
     fn budget_config(&self, c: &Campaign) -> BudgetConfig {
@@ -567,6 +838,18 @@ impl Engine {
                 c.ledger
                     .commit(&receipt.reservation, charge)
                     .map_err(|e| receipt_error(receipt.impression, e))?;
+                if let Some(p) = &c.pacer {
+                    p.count_impression(time.day_index(self.config.utc_offset));
+                }
+                if !c.caps.is_empty() {
+                    let who = Identities {
+                        user: receipt.user,
+                        household: receipt.household,
+                    };
+                    self.frequency
+                        .record(who, c.id, c.advertiser, &c.caps, time)
+                        .map_err(|e| component("pacing", e))?;
+                }
                 if let Some((user, household)) = identity(receipt.user, receipt.household) {
                     self.attribution
                         .record_impression(Impression {
@@ -656,7 +939,18 @@ impl Engine {
     /// any time; concurrent ticks are safe.
     pub fn tick(&self, now: Timestamp) {
         use adloop_pacing::BudgetStore;
+        // Relaxed: only the hint time base; see `budget_hint`.
+        self.last_tick.fetch_max(now.as_millis(), Ordering::Relaxed);
         self.budgets.expire(now);
+        let snap = self.current.load();
+        let day = now.day_index(self.config.utc_offset);
+        for c in &snap.compiled {
+            if let Some(p) = &c.pacer {
+                p.pacer.tick(now, &p.observation(&c.ledger, now, day));
+            }
+        }
+        snap.refresh_budget_hints(now);
+        self.frequency.sweep(now);
         self.attribution.tick(now);
     }
 
@@ -671,8 +965,25 @@ impl Engine {
             generation: snap.generation.0,
             // Relaxed: a statistic of the counter's own modification order.
             next_impression: self.next_impression.load(Ordering::Relaxed),
-            campaigns: snap.campaigns.clone(),
+            campaigns_json: serde_json::to_string(&snap.campaigns)
+                .map_err(|e| Error::InconsistentState(format!("campaigns: {e}")))?,
             budgets: self.budgets.snapshot(),
+            frequency: self.frequency.snapshot(),
+            pacers: snap
+                .compiled
+                .iter()
+                .filter_map(|c| {
+                    c.pacer.as_ref().map(|p| SavedPacer {
+                        campaign: c.id,
+                        state_json: serde_json::to_string(&p.pacer.export_state())
+                            .unwrap_or_default(),
+                        // Relaxed: counters; see `PacerEntry`.
+                        opportunities: p.opportunities.load(Ordering::Relaxed),
+                        impressions: p.impressions.load(Ordering::Relaxed),
+                        impressions_day: p.impressions_day.load(Ordering::Relaxed),
+                    })
+                })
+                .collect(),
             attribution: self.attribution.export_state(),
         };
         Ok(codec::encode_framed(STATE_MAGIC, STATE_VERSION, &state)?)
@@ -707,6 +1018,34 @@ impl Engine {
     pub(crate) fn next_impression(&self) -> ImpressionId {
         // Relaxed: only uniqueness matters; nothing else is published through the counter.
         ImpressionId::new(self.next_impression.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// Memory of a published snapshot, by part (see [`Engine::memory`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemoryReport {
+    /// Campaigns in the snapshot.
+    pub campaigns: usize,
+    /// The compiled targeting index.
+    pub index_bytes: usize,
+    /// The dense per-campaign decide data and the id map.
+    pub compiled_bytes: usize,
+    /// The published campaign models (kept for save, lookups and responses).
+    pub model_bytes: usize,
+    /// Budget ledgers (counters and reservation slots).
+    pub ledger_bytes: usize,
+}
+
+impl MemoryReport {
+    /// Every part together.
+    pub fn total(&self) -> usize {
+        self.index_bytes + self.compiled_bytes + self.model_bytes + self.ledger_bytes
+    }
+
+    /// [`total`](Self::total) divided by the number of campaigns.
+    pub fn bytes_per_campaign(&self) -> usize {
+        self.total() / self.campaigns.max(1)
     }
 }
 
@@ -764,5 +1103,17 @@ fn receipt_error(impression: ImpressionId, e: adloop_pacing::Error) -> Error {
             impression,
             reason: other.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hot_part_of_a_compiled_campaign_fits_one_cache_line() {
+        assert_eq!(std::mem::align_of::<Compiled>(), 64);
+        assert!(std::mem::offset_of!(Compiled, tier) < 64);
+        assert!(std::mem::offset_of!(Compiled, creatives) < 128);
     }
 }

@@ -30,11 +30,13 @@ mod request;
 
 pub use crate::{
     campaign::{
-        Bid, Budget, Campaign, CapIdentity, CapScope, Creative, Flight, Format, FrequencyCap,
-        MAX_CAMPAIGNS, MAX_CATEGORIES, MAX_CREATIVE_SECONDS, MAX_CREATIVES, MAX_DEALS,
-        MAX_FREQUENCY_CAPS, MAX_NAME_LEN, MAX_TARGETING_LEN, PacingMode,
+        Bid, Budget, Campaign, Creative, Flight, Format, MAX_CAMPAIGNS, MAX_CATEGORIES,
+        MAX_CREATIVE_SECONDS, MAX_CREATIVES, MAX_DEALS, MAX_FREQUENCY_CAPS, MAX_NAME_LEN,
+        MAX_TARGETING_LEN,
     },
-    engine::{CampaignSummary, Engine, EngineBuilder, Event, Generation, SpendReport},
+    engine::{
+        CampaignSummary, Engine, EngineBuilder, Event, Generation, MemoryReport, SpendReport,
+    },
     error::{CampaignError, CampaignErrors, Error},
     request::{
         AdRequest, DealOffer, Decision, Fate, Ghost, MAX_SLOTS, Opportunity, Placement, Pod,
