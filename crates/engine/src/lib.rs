@@ -5,13 +5,89 @@
 //! load the whole state, and speak OpenRTB 2.6.
 //!
 //! # Overview
-//! - [`EngineBuilder`] → [`Engine`]: [`Engine::publish`], [`Engine::decide`],
-//!   [`Engine::record`], [`Engine::tick`], [`Engine::save`], [`Engine::load`].
-//! - [`Campaign`]: the serde campaign model.
-//! - [`AdRequest`] → [`Decision`] with [`Placement`]s, each carrying a [`Receipt`].
-//! - [`openrtb`]: BidRequest JSON → [`AdRequest`]s, [`Decision`]s → BidResponse JSON.
-//! - The components, re-exported as modules: [`targeting`], [`auction`], [`pacing`],
-//!   [`attribution`], and the shared vocabulary [`core`].
+//! - [`EngineBuilder`] → [`Engine`]: [`Engine::publish`] (validate every [`Campaign`], report
+//!   every error at once, swap a new snapshot in atomically), [`Engine::decide`] (an
+//!   [`AdRequest`] → a [`Decision`] of [`Placement`]s, each with a [`Receipt`], and an
+//!   optional [`Trace`] of every campaign's [`Fate`]), [`Engine::record`] (an [`Event`]:
+//!   impression, click, conversion), [`Engine::tick`], [`Engine::save`] and
+//!   [`EngineBuilder::load`].
+//! - Reports: [`Engine::spend`], [`Engine::summary`], [`Engine::report`], [`Engine::lift`],
+//!   [`Engine::memory`].
+//! - [`openrtb`]: a BidRequest JSON → [`AdRequest`]s ([`Engine::parse_openrtb`]), and
+//!   [`Decision`]s → a BidResponse ([`Engine::bid_response`]).
+//! - The components, re-exported as modules: [`targeting`] (the language and index),
+//!   [`auction`], [`pacing`] (ledgers, controllers, frequency caps), [`attribution`], and
+//!   the shared vocabulary [`core`].
+//!
+//! # Example
+//! ```
+//! use adloop::core::{Cpm, HouseholdId, Money, Timestamp};
+//! use adloop::{AdRequest, Bid, Budget, Campaign, Creative, Engine, Event, Fate, Flight, Format};
+//!
+//! let engine = Engine::builder().seed(1).build()?;
+//! let campaign = |id: u64, cpm: i64, targeting: &str| Campaign {
+//!     id: id.into(),
+//!     advertiser: id.into(),
+//!     advertiser_domain: format!("brand{id}.example"),
+//!     budget: Budget { daily: Some(Money::from_micros(10_000_000)), lifetime: None },
+//!     flight: Flight { start: Timestamp::EPOCH, end: Timestamp::MAX },
+//!     pacing: adloop::pacing::PacingMode::Asap,
+//!     bid: Bid::Cpm(Cpm::from_micros(cpm)),
+//!     tier: adloop::auction::Tier::OPEN,
+//!     deals: vec![],
+//!     frequency_caps: vec![],
+//!     categories: vec![],
+//!     targeting: targeting.into(),
+//!     creatives: vec![Creative { id: (id * 10).into(), format: Format::Video, duration_s: 30 }],
+//!     holdout: 0.0,
+//! };
+//! engine.publish(vec![
+//!     campaign(1, 8_000_000, r#"segment = 12 and geo.country = "US""#),
+//!     campaign(2, 5_000_000, "segment in (12, 13)"),
+//! ])?;
+//!
+//! let now = Timestamp::from_millis(1_764_400_000_000);
+//! let mut request = AdRequest { id: 7, household: Some(HouseholdId::new(3)), trace: true, ..Default::default() };
+//! request.attributes.push_int("segment", 12);
+//! request.attributes.push_str("geo.country", "US");
+//! let decision = engine.decide(&request, now);
+//! let ad = &decision.placements[0];
+//! assert_eq!(ad.campaign.get(), 1);
+//! assert_eq!(ad.price_cpm, Cpm::from_micros(5_010_000)); // second price + one cent
+//! assert_eq!(decision.trace.unwrap().fate(2.into()), Some(Fate::Outbid));
+//!
+//! engine.record(Event::Impression { receipt: ad.receipt, time: now })?;
+//! assert!(engine.record(Event::Impression { receipt: ad.receipt, time: now }).is_err());
+//! assert_eq!(engine.spend(ad.campaign).unwrap().spent, ad.price);
+//! # Ok::<(), adloop::Error>(())
+//! ```
+//!
+//! # Concurrency
+//! [`Engine`] is `Send + Sync`; share one through an `Arc`. Every method takes `&self`.
+//! `decide` takes no lock: it loads the current snapshot from an `ArcSwap` (campaigns,
+//! compiled targeting index, per-campaign decide data), matches with per-thread scratch
+//! space, reads budget hints, frequency counts and pacing state from atomics and lock-free
+//! maps, and reserves each winner's price with the ledger's CAS. `publish` compiles a new
+//! snapshot aside and installs it with one compare-and-swap; a decision sees the old or
+//! the new snapshot, never a mix. Spend, pacing, frequency and attribution state live
+//! outside snapshots, keyed by campaign id, so they survive publishes. `record` is
+//! lock-free too (ledger CAS, frequency CAS, attribution queues); `tick` may run on any
+//! thread at any time. The attribution service serializes its own `tick` and reports
+//! internally; nothing on the decide or record path waits for it. Each module using
+//! atomics documents them in a `# Synchronization` section.
+//!
+//! # Performance
+//! Measured by `benches/decide.rs` (audience-style targeting, about 0.3% of campaigns match
+//! a request; one core of a shared 2-core machine): a single-slot decision at 10k campaigns
+//! takes about 3 µs at the median and 6–7 µs at p99; at 100k, 27–33 µs at the median
+//! (targeting is about a third of it, the first touch of each targeted campaign's entry
+//! most of the rest). A steady-state decision allocates only its answer's placement list
+//! ([`Engine::decide_into`] reuses even that). A published snapshot costs about 1.9 KB per
+//! campaign, two thirds of it the 64 budget-reservation slots ([`Engine::memory`],
+//! [`EngineBuilder::max_outstanding_per_campaign`]). See `docs/engine.md`.
+//!
+//! # Crate features
+//! None.
 #![deny(missing_docs)]
 
 pub use adloop_attribution as attribution;
