@@ -262,7 +262,35 @@ fn throughput(w: &Workload, threads: usize, locked: bool) -> f64 {
     rate
 }
 
+/// How well this machine runs two threads at once right now: pure arithmetic on 1 and 2
+/// threads. On a shared or oversubscribed machine this is well under 2×, and the engine's
+/// 2-thread figures must be read against it.
+fn machine_scaling() -> f64 {
+    fn spin(n: u64) -> u64 {
+        let mut x = 1u64;
+        for i in 0..n {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i);
+        }
+        x
+    }
+    const N: u64 = 200_000_000;
+    let t = Instant::now();
+    black_box(spin(black_box(N)));
+    let one = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| black_box(spin(black_box(N))));
+        }
+    });
+    2.0 * one / t.elapsed().as_secs_f64()
+}
+
 fn bench(c: &mut Criterion) {
+    eprintln!(
+        "machine: 2 threads of pure arithmetic run {:.2}x one thread right now",
+        machine_scaling()
+    );
     for n in [10_000usize, 100_000] {
         let w = workload(n);
         let mut group = c.benchmark_group(format!("decide/{n}"));

@@ -82,8 +82,8 @@
 //! takes about 3 µs at the median and 6–7 µs at p99; at 100k, 27–33 µs at the median
 //! (targeting is about a third of it, the first touch of each targeted campaign's entry
 //! most of the rest). A steady-state decision allocates only its answer's placement list
-//! ([`Engine::decide_into`] reuses even that). A published snapshot costs about 1.9 KB per
-//! campaign, two thirds of it the 64 budget-reservation slots ([`Engine::memory`],
+//! ([`Engine::decide_into`] reuses even that). A published snapshot costs about 2 KB per
+//! campaign with 16 budget-reservation slots, 3.5 KB with the default 64 ([`Engine::memory`],
 //! [`EngineBuilder::max_outstanding_per_campaign`]). See `docs/engine.md`.
 //!
 //! # Crate features
