@@ -66,6 +66,11 @@ fn request() -> impl Strategy<Value = Request> {
     })
 }
 
+/// `attr in (100, …, 163)`: 64 more distinct values for the attribute's dictionary.
+fn filler(attr: &str) -> Expr {
+    Expr::pred(attr, Op::In((100..164).map(Value::Int).collect()))
+}
+
 fn reference(pairs: &[(u32, Expr)], req: &Request) -> Vec<u32> {
     let mut keys: Vec<u32> = pairs
         .iter()
@@ -84,17 +89,29 @@ proptest! {
     fn index_equals_reference(
         exprs in prop::collection::vec((0u32..40, expr()), 0..40),
         requests in prop::collection::vec(request(), 1..8),
+        wide_dictionaries in any::<bool>(),
     ) {
-        let index = Index::build(exprs.iter().map(|(k, e)| (*k, e))).unwrap();
-        let scan = BuildOptions::new().max_conjunctions(0);
-        let scan = Index::build_with(exprs.iter().map(|(k, e)| (*k, e)), &scan).unwrap();
+        let mut exprs = exprs;
+        if wide_dictionaries {
+            // Many distinct values per attribute make short `in` lists selective, so the
+            // default options anchor them.
+            exprs.extend(ATTRS.iter().map(|a| (41, filler(a))));
+        }
+        let pairs = || exprs.iter().map(|(k, e)| (*k, e));
+        let index = Index::build(pairs()).unwrap();
+        let scan = Index::build_with(pairs(), &BuildOptions::new().max_conjunctions(0)).unwrap();
+        let bitset_only =
+            Index::build_with(pairs(), &BuildOptions::new().anchor_threshold_ppm(0)).unwrap();
+        let all_anchored =
+            Index::build_with(pairs(), &BuildOptions::new().anchor_threshold_ppm(1_000_000))
+                .unwrap();
         let (mut scratch, mut out) = (Scratch::new(), Vec::new());
         for req in &requests {
             let want = reference(&exprs, req);
-            index.matches(req, &mut scratch, &mut out);
-            prop_assert_eq!(&out, &want);
-            scan.matches(req, &mut scratch, &mut out);
-            prop_assert_eq!(&out, &want);
+            for ix in [&index, &scan, &bitset_only, &all_anchored] {
+                ix.matches(req, &mut scratch, &mut out);
+                prop_assert_eq!(&out, &want);
+            }
         }
     }
 
@@ -168,11 +185,18 @@ fn index_equals_reference_on_a_seeded_workload() {
         pairs.push((i % 2000, parse(&text).unwrap()));
     }
     let index = Index::build(pairs.iter().map(|(k, e)| (*k, e))).unwrap();
+    let stats = index.stats();
+    assert!(stats.fallback_expressions > 0, "{stats:?}");
     assert!(
-        index.stats().fallback_expressions > 0,
-        "{:?}",
-        index.stats()
+        stats.anchored_rows > 0 && stats.anchored_rows < stats.rows,
+        "both partitions should take part: {stats:?}"
     );
+    let all_anchored = Index::build_with(
+        pairs.iter().map(|(k, e)| (*k, e)),
+        &BuildOptions::new().anchor_threshold_ppm(1_000_000),
+    )
+    .unwrap();
+    let mut other = Vec::new();
     let (mut scratch, mut out) = (Scratch::new(), Vec::new());
     let mut req = Request::new();
     let mut total = 0;
@@ -190,6 +214,8 @@ fn index_equals_reference_on_a_seeded_workload() {
         index.matches(&req, &mut scratch, &mut out);
         let want = reference(&pairs, &req);
         assert_eq!(out, want);
+        all_anchored.matches(&req, &mut scratch, &mut other);
+        assert_eq!(other, want);
         total += out.len();
     }
     assert!(total > 150, "workload should match something: {total}");

@@ -23,6 +23,7 @@
 //! ordinals in a second bitset (which also removes duplicates from multi-row
 //! expressions), adds the fallback's answers, and emits keys in ascending order.
 
+mod anchored;
 mod fallback;
 mod normalize;
 
@@ -37,6 +38,7 @@ use crate::{
 };
 
 use self::{
+    anchored::{Anchored, AnchoredRow, encodable, selectivity},
     fallback::Fallback,
     normalize::{Atom, DEFAULT_MAX_CONJUNCTIONS, Lit, MAX_CONJUNCTIONS, to_dnf},
 };
@@ -48,6 +50,11 @@ const MAX_BUILD_DEPTH: usize = 256;
 /// Most lanes per attribute: a conjunction with more literals on one attribute goes to
 /// the fallback evaluator.
 const MAX_LANES_PER_ATTRIBUTE: usize = 8;
+/// Longest `in` list a conjunction may be anchored on (filed once per value).
+const MAX_ANCHOR_VALUES: usize = 16;
+/// Default [`BuildOptions::anchor_threshold_ppm`]: measured on the audience workload,
+/// 1/32 beat 1/100 and 1/10 (see docs/targeting.md).
+const DEFAULT_ANCHOR_THRESHOLD_PPM: u32 = 31_250;
 /// Most expressions per index (rows are numbered with `u32` bit positions).
 const MAX_EXPRESSIONS: usize = (u32::MAX / 2 / MAX_CONJUNCTIONS as u32) as usize;
 
@@ -60,12 +67,21 @@ pub struct BuildOptions {
     /// evaluator. Default 16, at most 64. `0` sends every expression to the fallback
     /// evaluator, which makes the index a compiled brute-force scan (a baseline).
     pub max_conjunctions: usize,
+    /// Anchoring threshold, in parts per million. A conjunction with a positive `in`
+    /// list of at most 16 values whose estimated selectivity (list length over the
+    /// distinct values expressions name for that attribute) is at most this share is
+    /// filed under each of that list's values and checked only for requests that
+    /// carry one of them; others stay in the bitset rows. Default 31,250 (1/32); `0`
+    /// keeps every conjunction in the bitset rows, `1_000_000` anchors every
+    /// conjunction that has such a list.
+    pub anchor_threshold_ppm: u32,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
             max_conjunctions: DEFAULT_MAX_CONJUNCTIONS,
+            anchor_threshold_ppm: DEFAULT_ANCHOR_THRESHOLD_PPM,
         }
     }
 }
@@ -79,6 +95,12 @@ impl BuildOptions {
     /// Sets [`BuildOptions::max_conjunctions`] (clamped to 64).
     pub fn max_conjunctions(mut self, cap: usize) -> Self {
         self.max_conjunctions = cap.min(MAX_CONJUNCTIONS);
+        self
+    }
+
+    /// Sets [`BuildOptions::anchor_threshold_ppm`] (clamped to 1,000,000).
+    pub fn anchor_threshold_ppm(mut self, ppm: u32) -> Self {
+        self.anchor_threshold_ppm = ppm.min(1_000_000);
         self
     }
 }
@@ -148,7 +170,21 @@ impl Dictionaries {
         }
     }
 
-    fn lookup_int(&self, attr: u32, v: i64) -> u32 {
+    pub(crate) fn attr_count(&self) -> usize {
+        self.attrs.len()
+    }
+
+    /// Distinct values expressions name for `attr` (its dictionary ids are `0..count`).
+    pub(crate) fn value_count(&self, attr: u32) -> usize {
+        self.attrs[attr as usize].next as usize
+    }
+
+    /// The id of an attribute already added.
+    pub(crate) fn attribute_id(&self, name: &str) -> u32 {
+        self.by_name[name]
+    }
+
+    pub(crate) fn lookup_int(&self, attr: u32, v: i64) -> u32 {
         let d = &self.attrs[attr as usize];
         if d.dense.is_empty() {
             d.ints.get(&v).copied().unwrap_or(NO_ID)
@@ -162,7 +198,7 @@ impl Dictionaries {
         }
     }
 
-    fn lookup_str(&self, attr: u32, s: &str) -> u32 {
+    pub(crate) fn lookup_str(&self, attr: u32, s: &str) -> u32 {
         self.attrs[attr as usize]
             .strs
             .get(s)
@@ -283,8 +319,14 @@ pub struct IndexStats {
     pub expressions: usize,
     /// Distinct keys.
     pub keys: usize,
-    /// Conjunction rows in the bitset index.
+    /// Conjunctions (rows) the expressions were normalized into, in the bitset lanes
+    /// and the anchored partition together.
     pub rows: usize,
+    /// Conjunctions in the anchored partition: found through the values of one
+    /// selective `in` list, then checked literal by literal.
+    pub anchored_rows: usize,
+    /// Anchor postings: each anchored conjunction once per value of its anchor list.
+    pub anchor_entries: usize,
     /// Expressions answered by the fallback evaluator.
     pub fallback_expressions: usize,
     /// Lanes (attribute, position) the rows are split over.
@@ -330,6 +372,7 @@ pub struct Index {
     /// Distinct keys, ascending; key ordinals index this.
     keys: Vec<u32>,
     fallback: Fallback,
+    anchored: Anchored,
     expressions: usize,
     max_lane_words: usize,
 }
@@ -432,6 +475,33 @@ impl Index {
         }
         dicts.finish();
 
+        // Conjunctions with a selective positive `in` list go to the anchored partition.
+        let max_p = options.anchor_threshold_ppm.min(1_000_000) as f64 / 1e6;
+        let mut anchored_rows: Vec<AnchoredRow<'_>> = Vec::new();
+        let mut bitset_rows: Vec<RowBuild<'_>> = Vec::with_capacity(rows.len());
+        for row in rows {
+            let best = row
+                .lits
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, l))| {
+                    matches!(l.atom, Atom::In(v) if !l.negated && v.len() <= MAX_ANCHOR_VALUES)
+                })
+                .map(|(i, (_, l))| (selectivity(&dicts, dicts.attribute_id(l.attr), l), i))
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            match best {
+                Some((p, anchor)) if p <= max_p && encodable(&dicts, &row.lits) => anchored_rows
+                    .push(AnchoredRow {
+                        key_ord: row.key_ord,
+                        anchor,
+                        lits: row.lits,
+                    }),
+                _ => bitset_rows.push(row),
+            }
+        }
+        let rows = bitset_rows;
+        let anchored = Anchored::build(anchored_rows, &dicts);
+
         // Rank lanes by use, most used first, and sort rows by their ranked signature
         // so that each lane's rows cluster into few runs of words.
         let mut lane_use = vec![0usize; lane_attr.len()];
@@ -479,6 +549,9 @@ impl Index {
         let mut local_of = vec![u32::MAX; words];
         let mut lanes = Vec::with_capacity(lane_attr.len());
         for (lane_id, mem) in members.into_iter().enumerate() {
+            if mem.is_empty() {
+                continue;
+            }
             lanes.push(build_lane(lane_attr[lane_id], &mem, &mut local_of, &dicts));
         }
 
@@ -495,6 +568,7 @@ impl Index {
             row_key,
             keys,
             fallback,
+            anchored,
             expressions: pairs.len(),
             max_lane_words,
         })
@@ -505,7 +579,9 @@ impl Index {
         IndexStats {
             expressions: self.expressions,
             keys: self.keys.len(),
-            rows: self.rows,
+            rows: self.rows + self.anchored.rows(),
+            anchored_rows: self.anchored.rows(),
+            anchor_entries: self.anchored.entries(),
             fallback_expressions: self.fallback.len(),
             lanes: self.lanes.len(),
             heap_bytes: self.heap_bytes(),
@@ -522,6 +598,7 @@ impl Index {
             + self.row_key.capacity() * 4
             + self.keys.capacity() * 4
             + self.fallback.heap_bytes()
+            + self.anchored.heap_bytes()
     }
 
     /// Number of expressions the index was built from.
@@ -551,6 +628,8 @@ impl Index {
             ints,
             spans,
             patches,
+            presence,
+            epoch,
         } = scratch;
         encode(&self.dicts, request, ids, ints, spans);
         let enc = Encoded { ids, ints, spans };
@@ -569,6 +648,15 @@ impl Index {
                     keybits[k >> 6] |= 1 << (k & 63);
                 }
             }
+        }
+        if self.anchored.rows() > 0 {
+            *epoch = epoch.wrapping_add(1);
+            if *epoch == 0 {
+                presence.fill(0);
+                *epoch = 1;
+            }
+            self.anchored.mark(&enc, presence, *epoch);
+            self.anchored.run(&enc, presence, *epoch, keybits);
         }
         for &(k, root) in &self.fallback.roots {
             let k = k as usize;
@@ -674,6 +762,7 @@ impl Patches {
 /// Sparse postings are applied as patches around one pass over the lane's words: for a
 /// hit row the lane's answer is `!m0`, so a positive row keeps the bit it had before the
 /// pass and a negated row loses it. Dense postings take part in the pass itself.
+#[inline(never)]
 fn apply_lane(
     lane: &Lane,
     enc: &Encoded<'_>,
@@ -907,6 +996,9 @@ pub struct Scratch {
     ints: Vec<i64>,
     spans: Vec<Span>,
     patches: Patches,
+    /// Per dictionary id, the last request (epoch) that had the value.
+    presence: Vec<u32>,
+    epoch: u32,
 }
 
 impl Scratch {
@@ -925,5 +1017,8 @@ impl Scratch {
             self.keybits.resize(key_words, 0);
         }
         self.spans.resize(index.dicts.attrs.len(), Span::default());
+        if self.presence.len() < index.anchored.presence_len() {
+            self.presence.resize(index.anchored.presence_len(), 0);
+        }
     }
 }
