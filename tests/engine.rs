@@ -405,6 +405,85 @@ fn publishes_during_decisions_never_show_a_half_built_snapshot() {
     }
 }
 
+#[test]
+fn holdout_control_wins_become_ghosts_and_the_slot_goes_to_the_next_bidder() {
+    let engine = engine();
+    let mut held = campaign(1, 9_000_000, "true");
+    held.holdout = 0.5;
+    engine
+        .publish(vec![held, campaign(2, 3_000_000, "true")])
+        .unwrap();
+    let (mut ghosts, mut shown) = (0, 0);
+    for hh in 0..200u64 {
+        let d = engine.decide(&request(hh, hh, &[]), at(hh as i64));
+        assert_eq!(d.placements.len(), 1, "the slot is refilled");
+        let p = &d.placements[0];
+        if d.ghosts.is_empty() {
+            assert_eq!(p.campaign, CampaignId::new(1));
+            shown += 1;
+        } else {
+            // Control households never see the held-out campaign.
+            assert_eq!(d.ghosts[0].campaign, CampaignId::new(1));
+            assert_eq!(p.campaign, CampaignId::new(2));
+            ghosts += 1;
+        }
+        engine
+            .record(Event::Impression {
+                receipt: p.receipt,
+                time: at(hh as i64),
+            })
+            .unwrap();
+    }
+    assert!(
+        (60..140).contains(&ghosts),
+        "{ghosts} ghosts, {shown} shown"
+    );
+    engine.tick(at(3 * 3_600_000));
+    let lift = engine.lift(CampaignId::new(1)).expect("holdout registered");
+    assert_eq!(lift.control.identities + lift.treatment.identities, 200);
+}
+
+#[test]
+fn cpc_bids_compete_with_the_measured_click_rate() {
+    let engine = engine();
+    let mut cpc = campaign(1, 1, "true");
+    // 1.00 per click × the prior CTR of 1% = 10.00 CPM, above the 8.00 CPM rival.
+    cpc.bid = Bid::Cpc(Money::from_micros(1_000_000));
+    engine
+        .publish(vec![cpc, campaign(2, 8_000_000, "true")])
+        .unwrap();
+    let d = engine.decide(&request(1, 1, &[]), at(0));
+    assert_eq!(d.placements[0].campaign, CampaignId::new(1));
+    assert_eq!(d.placements[0].price_cpm, Cpm::from_micros(8_010_000));
+}
+
+#[test]
+fn ranked_slots_are_priced_by_gsp() {
+    let engine = engine();
+    engine
+        .publish(vec![
+            campaign(1, 10_000_000, "true"),
+            campaign(2, 4_000_000, "true"),
+            campaign(3, 2_000_000, "true"),
+        ])
+        .unwrap();
+    let mut req = request(1, 1, &[]);
+    req.opportunity = Opportunity::Ranked {
+        format: Format::Video,
+        factors: vec![200, 100],
+    };
+    let d = engine.decide(&req, at(0));
+    let got: Vec<(u64, u32)> = d
+        .placements
+        .iter()
+        .map(|p| (p.campaign.get(), p.slot))
+        .collect();
+    assert_eq!(got, vec![(1, 0), (2, 1)]);
+    // GSP: each slot pays the next bid (plus the increment).
+    assert_eq!(d.placements[0].price_cpm, Cpm::from_micros(4_010_000));
+    assert_eq!(d.placements[1].price_cpm, Cpm::from_micros(2_010_000));
+}
+
 fn replay(engine: &Engine, from: u64, to: u64) -> Vec<String> {
     let mut out = Vec::new();
     for n in from..to {

@@ -486,3 +486,66 @@ fn choose_creative<'c>(
                     && (required.is_empty() || required.contains(&cr.duration_s))))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::Pod;
+    use adloop_core::CreativeId;
+
+    fn creative(id: u64, format: Format, duration_s: u32) -> Creative {
+        Creative {
+            id: CreativeId::new(id),
+            format,
+            duration_s,
+        }
+    }
+
+    #[test]
+    fn creatives_must_fit_format_length_and_required_durations() {
+        let all = [
+            creative(1, Format::Display, 0),
+            creative(2, Format::Video, 30),
+            creative(3, Format::Video, 15),
+        ];
+        let pick = |o: &Opportunity| choose_creative(&all, o).map(|c| c.id.get());
+        let single = |format, max_duration_s| Opportunity::Single {
+            format,
+            max_duration_s,
+        };
+        assert_eq!(pick(&single(Format::Display, 0)), Some(1));
+        assert_eq!(pick(&single(Format::Video, 0)), Some(2));
+        assert_eq!(pick(&single(Format::Video, 20)), Some(3));
+        assert_eq!(pick(&single(Format::Video, 10)), None);
+        let pod = |required: Vec<u32>| {
+            Opportunity::Pod(Pod {
+                max_slots: 2,
+                max_duration_s: 60,
+                required_durations_s: required,
+            })
+        };
+        assert_eq!(pick(&pod(vec![15])), Some(3));
+        assert_eq!(pick(&pod(vec![6])), None);
+    }
+
+    #[test]
+    fn every_auction_loss_has_a_fate() {
+        assert_eq!(fate_of(LossReason::BelowFloor), Fate::BelowFloor);
+        assert_eq!(
+            fate_of(LossReason::SameAdvertiserDomain),
+            Fate::SameAdvertiser
+        );
+        assert_eq!(
+            fate_of(LossReason::CompetitiveCategory),
+            Fate::CategoryConflict
+        );
+        assert_eq!(fate_of(LossReason::InvalidRate), Fate::InvalidBid);
+        assert_eq!(fate_of(LossReason::PodFull), Fate::PodFull);
+    }
+
+    #[test]
+    fn seeds_spread() {
+        assert_ne!(mix64(1), mix64(2));
+        assert_ne!(mix64(0), 0);
+    }
+}

@@ -1111,6 +1111,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn identities_stand_in_for_each_other() {
+        let (u, h) = (Some(UserId::new(3)), Some(HouseholdId::new(9)));
+        assert_eq!(identity(u, h), Some((UserId::new(3), HouseholdId::new(9))));
+        assert_eq!(
+            identity(u, None),
+            Some((UserId::new(3), HouseholdId::new(3)))
+        );
+        assert_eq!(
+            identity(None, h),
+            Some((UserId::new(9), HouseholdId::new(9)))
+        );
+        assert_eq!(identity(None, None), None);
+    }
+
+    #[test]
+    fn daily_impression_counts_roll_over_with_the_day() {
+        let engine = EngineBuilder::new().build().unwrap();
+        let c: Campaign = serde_json::from_str(
+            r#"{"id": 1, "advertiser": 1, "budget": {"daily": 1000000},
+                "flight": {"start": 0, "end": 864000000}, "bid": {"cpm": 1000000},
+                "pacing": {"mode": "throttle"}, "targeting": "true",
+                "creatives": [{"id": 1, "duration_s": 15}]}"#,
+        )
+        .unwrap();
+        let entry = engine.pacer_entry(&c).unwrap();
+        let ledger = BudgetLedger::new(c.id, engine.budget_config(&c)).unwrap();
+        let now = Timestamp::from_millis(86_400_000 + 1_000);
+        entry.count_impression(1);
+        entry.count_impression(1);
+        let o = entry.observation(&ledger, now, 1);
+        assert_eq!((o.impressions_today, o.impressions_lifetime), (2, 2));
+        entry.count_impression(2);
+        let o = entry.observation(&ledger, now + DurationMs::DAY, 2);
+        assert_eq!((o.impressions_today, o.impressions_lifetime), (1, 3));
+        // Asked about a later day with nothing counted yet: zero today.
+        assert_eq!(entry.observation(&ledger, now, 3).impressions_today, 0);
+    }
+
+    #[test]
     fn the_hot_part_of_a_compiled_campaign_fits_one_cache_line() {
         assert_eq!(std::mem::align_of::<Compiled>(), 64);
         assert!(std::mem::offset_of!(Compiled, tier) < 64);
