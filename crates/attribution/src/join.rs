@@ -414,12 +414,61 @@ impl Attributor {
         Ingest::Accepted
     }
 
-    /// Takes many events (see [`Attributor::ingest`]); returns how many were late.
+    /// Takes many events (see [`Attributor::ingest`]); returns how many were late. The
+    /// same result as calling `ingest` on each in turn, but faster: events go in groups of
+    /// 16, and before a group is joined the table buckets its events will probe are read
+    /// in one pass, so their cache misses overlap instead of following one another.
     pub fn ingest_all<I: IntoIterator<Item = Event>>(&mut self, events: I) -> u64 {
-        events
-            .into_iter()
-            .map(|e| u64::from(self.ingest(e) == Ingest::Late))
-            .sum()
+        const GROUP: usize = 32;
+        let mut events = events.into_iter();
+        let mut late = 0;
+        loop {
+            let mut group = [None; GROUP];
+            let mut n = 0;
+            for slot in &mut group {
+                match events.next() {
+                    Some(e) => {
+                        *slot = Some(e);
+                        n += 1;
+                    }
+                    None => break,
+                }
+            }
+            if n == 0 {
+                return late;
+            }
+            std::hint::black_box(self.warm(group[..n].iter().flatten()));
+            for e in group[..n].iter().flatten() {
+                late += u64::from(self.ingest(*e) == Ingest::Late);
+            }
+        }
+    }
+
+    /// Reads the key-table and impression-index buckets `events` will probe first (the
+    /// loads are independent, so the CPU overlaps their misses); returns a value to keep
+    /// the loads alive. A hint only: a table rebuilt meanwhile just makes it useless.
+    fn warm<'a>(&self, events: impl Iterator<Item = &'a Event>) -> u64 {
+        let store = &self.st.store;
+        let resolver = matches!(self.config.join_key, crate::config::JoinKey::Resolver(_));
+        let mut acc = 0;
+        for e in events {
+            let (user, household, advertiser) = match e {
+                Event::Impression(i) if !i.ghost => {
+                    acc ^= store.warm_view(i.id.0);
+                    (i.user, i.household, i.advertiser)
+                }
+                Event::Click(c) => {
+                    acc ^= store.warm_view(c.impression.0);
+                    continue;
+                }
+                Event::Conversion(c) => (c.user, c.household, c.advertiser),
+                Event::Impression(_) => continue,
+            };
+            if !resolver && let Some(&adv) = self.st.advertisers.get(&advertiser.0) {
+                acc ^= store.warm_slot(self.identity(user, household), adv);
+            }
+        }
+        acc
     }
 
     /// Moves the watermark to at least `now − allowed lateness` and finalizes every

@@ -10,22 +10,27 @@
 //!   offset`, so finding a touch is a shift and a mask. A reference (`u32`) is a logical
 //!   index minus the arena's `origin`; when references would run out the arena is
 //!   *rebased* (every stored reference rewritten, once per ~4·10⁹ touches).
-//! - A key's slot holds its identity, interned advertiser and the newest view and click;
-//!   each touch links to the key's previous touch of the same kind (arrival order), so a
-//!   conversion walks only its own key's touches, newest first.
+//! - The key table is open addressing with linear probing over inline 16-byte buckets
+//!   (identity, interned advertiser, newest view), so finding a key is one cache miss; the
+//!   bucket index is the key's *slot*, stored in each of its touches (a click finds its
+//!   key through its view). The newest click of the few keys with clicks sits in a side
+//!   map. Each touch links to the key's previous touch of the same kind (arrival order), so
+//!   a conversion walks only its own key's touches, newest first.
+//! - The impression index is open addressing too: 8-byte buckets (view reference, 32-bit
+//!   hash fingerprint); the arena is read only when the fingerprint matches.
+//! - Both tables map a hash to a bucket by multiply-shift (order preserving), so a rebuild
+//!   walking the old table writes the new one almost sequentially.
 //! - Eviction drops a front chunk once its newest touch is older than the horizon: no
-//!   per-touch work, no per-key work. Key slots and impression-index entries that point
-//!   only at dropped chunks are *stale*: they are recognized by a range check, skipped,
-//!   and removed by a sequential scan once enough touches were evicted (amortized O(1)).
-//! - The impression index (`HashTable<u32>`, 5 bytes per bucket) maps an impression id to
-//!   its view by reference; the id itself is read from the arena on the rare full-hash
-//!   match, so the index stores no key.
+//!   per-touch work, no per-key work. Key buckets and impression-index entries that point
+//!   only into dropped chunks are *stale*: recognized by a range check (no memory access),
+//!   skipped by lookups and reused by inserts; a rebuild (when a table fills, or after a
+//!   table's worth of evictions, so it also shrinks) drops them and, for the key table,
+//!   rewrites the `slot` of every stored touch in one sequential pass.
 
 use crate::model::{CLICK, Touch, VIEW};
 use ahash::RandomState;
-use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 /// "No touch": the end of a chain.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -222,16 +227,22 @@ impl Arena {
     }
 }
 
-/// One (identity, advertiser) key: 20 bytes.
+/// One (identity, advertiser) key, stored inline in the key table: 16 bytes. The newest
+/// click of the few keys with clicks is in `Store::click_heads`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Slot {
     identity: [u32; 2],
-    /// Interned advertiser index, or [`FREE`].
+    /// Interned advertiser index, or [`FREE`] for an empty bucket.
     adv: u32,
-    /// Newest view and click references.
+    /// Newest view reference.
     view: u32,
-    click: u32,
 }
+
+const EMPTY_SLOT: Slot = Slot {
+    identity: [0, 0],
+    adv: FREE,
+    view: NONE,
+};
 
 impl Slot {
     #[inline]
@@ -240,34 +251,86 @@ impl Slot {
     }
 }
 
+/// One impression-index bucket: a view reference and the top 32 bits of the id's hash
+/// (compared before the arena is read, and the bucket position on a rebuild). 8 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ImpEntry {
+    /// [`NONE`]: empty. A reference into a dropped chunk: stale, reusable.
+    r: u32,
+    fp: u32,
+}
+
+const EMPTY_IMP: ImpEntry = ImpEntry { r: NONE, fp: 0 };
+
+/// A table rebuilds once more than this share of its buckets is used...
+const MAX_LOAD: (usize, usize) = (4, 5);
+
+/// Buckets for a rebuilt table holding `live` entries, `old` buckets before: 3/2 of the
+/// entries (load 2/3), but 3/2 of the old size when the table is growing (live entries,
+/// not stale ones, fill 70% of it), so a table filling up rebuilds O(log n) times, not
+/// every 20% of growth, while a steady-state table (stale entries filled it) stays tight.
+fn grown(live: usize, old: usize) -> usize {
+    let tight = live * 3 / 2;
+    let n = if live * 10 >= old * 7 {
+        tight.max(old * 3 / 2)
+    } else {
+        tight
+    };
+    n.max(64)
+}
+
+#[inline]
+fn over_load(used: usize, buckets: usize) -> bool {
+    used * MAX_LOAD.1 >= buckets * MAX_LOAD.0
+}
+
+/// Bucket of a 64-bit hash in a table of `n` (Lemire's multiply-shift range reduction:
+/// order-preserving, so a rebuild that walks the old table inserts nearly sequentially).
+#[inline]
+fn home64(h: u64, n: usize) -> usize {
+    ((u128::from(h) * n as u128) >> 64) as usize
+}
+
+#[inline]
+fn home32(fp: u32, n: usize) -> usize {
+    ((u64::from(fp) * n as u64) >> 32) as usize
+}
+
 /// The touch store (see the module docs).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(into = "StoreRepr", try_from = "StoreRepr")]
 pub(crate) struct Store {
     views: Arena,
     clicks: Arena,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    /// (identity, advertiser) → slot.
-    keys: HashTable<u32>,
-    /// Impression id → view reference (stale entries allowed, skipped by range check).
-    imps: HashTable<u32>,
+    /// (identity, advertiser) → key: open addressing with linear probing, no deletion
+    /// between rebuilds (a rebuild drops stale keys and rewrites the touches' `slot`).
+    keys: Vec<Slot>,
+    keys_used: usize,
+    /// Key slot → newest click (clicks are a few percent of touches, so the head lives
+    /// here rather than in every key's bucket). Remapped with the key table.
+    click_heads: HashMap<u32, u32, RandomState>,
+    /// Impression id → view: open addressing with linear probing; stale buckets are
+    /// reused by inserts and dropped by rebuilds.
+    imps: Vec<ImpEntry>,
+    imps_used: usize,
+    /// Per-process seeds (tables are rebuilt when a state is loaded).
     hasher: RandomState,
-    /// Touches evicted since the last scan for stale key slots.
-    evicted_since_scan: u64,
+    /// Touches evicted since the tables were last rebuilt.
+    evicted_since_keys: u64,
+    evicted_since_imps: u64,
     /// Touches dropped by a forced rebase (not yet reported).
     pub(crate) forced_drops: u64,
     ref_limit: u64,
 }
 
 #[inline]
-fn hash_imp(h: &RandomState, imp: u64) -> u64 {
-    h.hash_one(imp)
+fn hash_key(h: &RandomState, identity: u64, adv: u32) -> u64 {
+    h.hash_one((identity, adv))
 }
 
 #[inline]
-fn hash_key(h: &RandomState, identity: u64, adv: u32) -> u64 {
-    h.hash_one((identity, adv))
+fn fingerprint(h: &RandomState, imp: u64) -> u32 {
+    (h.hash_one(imp) >> 32) as u32
 }
 
 impl Store {
@@ -277,12 +340,14 @@ impl Store {
         let mut s = Store {
             views: Arena::default(),
             clicks: Arena::default(),
-            slots: Vec::new(),
-            free: Vec::new(),
-            keys: HashTable::new(),
-            imps: HashTable::new(),
+            keys: Vec::new(),
+            keys_used: 0,
+            click_heads: HashMap::default(),
+            imps: Vec::new(),
+            imps_used: 0,
             hasher: RandomState::new(),
-            evicted_since_scan: 0,
+            evicted_since_keys: 0,
+            evicted_since_imps: 0,
             forced_drops: 0,
             ref_limit: REF_LIMIT,
         };
@@ -305,72 +370,252 @@ impl Store {
     /// The stored, non-dropped view of impression `imp`.
     #[inline]
     pub(crate) fn find_view(&self, imp: u64) -> Option<Loaded> {
-        let views = &self.views;
-        let r = *self.imps.find(hash_imp(&self.hasher, imp), |&r| {
-            views
-                .get(r)
-                .is_some_and(|t| t.impression == imp && t.campaign != DROPPED)
-        })?;
-        views.get(r)
+        let n = self.imps.len();
+        if n == 0 {
+            return None;
+        }
+        let fp = fingerprint(&self.hasher, imp);
+        let mut i = home32(fp, n);
+        loop {
+            let e = self.imps[i];
+            if e.r == NONE {
+                return None;
+            }
+            if e.fp == fp
+                && let Some(t) = self.views.get(e.r)
+                && t.impression == imp
+                && t.campaign != DROPPED
+            {
+                return Some(t);
+            }
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+        }
+    }
+
+    /// Reads the impression-index bucket where a probe for `imp` starts (see
+    /// `Attributor::warm`).
+    #[inline]
+    pub(crate) fn warm_view(&self, imp: u64) -> u64 {
+        let n = self.imps.len();
+        if n == 0 {
+            return 0;
+        }
+        u64::from(self.imps[home32(fingerprint(&self.hasher, imp), n)].r)
+    }
+
+    /// Reads the key-table bucket where a probe for (identity, adv) starts.
+    #[inline]
+    pub(crate) fn warm_slot(&self, identity: u64, adv: u32) -> u64 {
+        let n = self.keys.len();
+        if n == 0 {
+            return 0;
+        }
+        u64::from(self.keys[home64(hash_key(&self.hasher, identity, adv), n)].view)
     }
 
     /// The slot of key (identity, advertiser index), if stored.
     #[inline]
     pub(crate) fn find_slot(&self, identity: u64, adv: u32) -> Option<u32> {
-        let slots = &self.slots;
-        self.keys
-            .find(hash_key(&self.hasher, identity, adv), |&s| {
-                let x = &slots[s as usize];
-                x.adv == adv && x.identity() == identity
-            })
-            .copied()
+        let n = self.keys.len();
+        if n == 0 {
+            return None;
+        }
+        let mut i = home64(hash_key(&self.hasher, identity, adv), n);
+        loop {
+            let s = &self.keys[i];
+            if s.adv == FREE {
+                return None;
+            }
+            if s.adv == adv && s.identity() == identity {
+                return Some(i as u32);
+            }
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+        }
     }
 
     /// The slot of key (identity, advertiser index), created if missing.
     #[inline]
     pub(crate) fn slot_for(&mut self, identity: u64, adv: u32) -> u32 {
-        let h = hash_key(&self.hasher, identity, adv);
-        let Store {
-            slots,
-            keys,
-            free,
-            hasher,
-            ..
-        } = self;
-        let entry = keys.entry(
-            h,
-            |&s| {
-                let x = &slots[s as usize];
-                x.adv == adv && x.identity() == identity
-            },
-            |&s| {
-                let x = &slots[s as usize];
-                hash_key(hasher, x.identity(), x.adv)
-            },
-        );
-        match entry {
-            hashbrown::hash_table::Entry::Occupied(o) => *o.get(),
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                let slot = Slot {
+        if over_load(self.keys_used + 1, self.keys.len()) {
+            self.rebuild_keys(1);
+        }
+        let n = self.keys.len();
+        let mut i = home64(hash_key(&self.hasher, identity, adv), n);
+        // The first stale bucket on the probe path (a key whose touches were all
+        // evicted: no stored touch refers to it any more), reused for a new key.
+        let mut stale = None;
+        loop {
+            let s = self.keys[i];
+            if s.adv == FREE {
+                let at = match stale {
+                    Some(at) => {
+                        self.click_heads.remove(&(at as u32));
+                        at
+                    }
+                    None => {
+                        self.keys_used += 1;
+                        i
+                    }
+                };
+                self.keys[at] = Slot {
                     identity: [identity as u32, (identity >> 32) as u32],
                     adv,
                     view: NONE,
-                    click: NONE,
                 };
-                let s = match free.pop() {
-                    Some(s) => {
-                        slots[s as usize] = slot;
-                        s
-                    }
-                    None => {
-                        slots.push(slot);
-                        (slots.len() - 1) as u32
-                    }
-                };
-                v.insert(s);
-                s
+                return at as u32;
+            }
+            if s.adv == adv && s.identity() == identity {
+                return i as u32;
+            }
+            if stale.is_none()
+                && !self.views.is_live(s.view)
+                && self
+                    .click_heads
+                    .get(&(i as u32))
+                    .is_none_or(|&c| !self.clicks.is_live(c))
+            {
+                stale = Some(i);
+            }
+            i += 1;
+            if i == n {
+                i = 0;
             }
         }
+    }
+
+    /// Rebuilds the key table without stale keys, sized for twice the live ones plus
+    /// `extra`, and rewrites every stored touch's `slot`. Returns `false` if two buckets
+    /// held the same key (only a corrupt persisted state can).
+    fn rebuild_keys(&mut self, extra: usize) -> bool {
+        self.evicted_since_keys = 0;
+        let old = std::mem::take(&mut self.keys);
+        let (views, clicks, heads) = (&self.views, &self.clicks, &self.click_heads);
+        let live = |i: usize, s: &Slot| {
+            s.adv != FREE
+                && (views.is_live(s.view)
+                    || heads.get(&(i as u32)).is_some_and(|&c| clicks.is_live(c)))
+        };
+        let n_live = old.iter().enumerate().filter(|(i, s)| live(*i, s)).count();
+        let n = grown(n_live + extra, old.len());
+        let mut keys = vec![EMPTY_SLOT; n];
+        let mut map = vec![NONE; old.len()];
+        let mut unique = true;
+        for (i, s) in old.iter().enumerate() {
+            if !live(i, s) {
+                continue;
+            }
+            let mut j = home64(hash_key(&self.hasher, s.identity(), s.adv), n);
+            while keys[j].adv != FREE {
+                unique &= !(keys[j].adv == s.adv && keys[j].identity == s.identity);
+                j += 1;
+                if j == n {
+                    j = 0;
+                }
+            }
+            keys[j] = *s;
+            map[i] = j as u32;
+        }
+        self.keys = keys;
+        self.keys_used = n_live;
+        let clicks = &self.clicks;
+        self.click_heads = std::mem::take(&mut self.click_heads)
+            .into_iter()
+            .filter_map(|(k, c)| {
+                let k = map.get(k as usize).copied().unwrap_or(NONE);
+                (k != NONE && clicks.is_live(c)).then_some((k, c))
+            })
+            .collect();
+        for arena in [&mut self.views, &mut self.clicks] {
+            for c in &mut arena.chunks {
+                for t in &mut c.touches {
+                    t.slot = map.get(t.slot as usize).copied().unwrap_or(NONE);
+                    if t.slot == NONE && t.campaign != DROPPED {
+                        // Unreachable for a consistent store (a live touch's key has a
+                        // live head); a corrupt state loses the touch, not memory safety.
+                        t.campaign = DROPPED;
+                        c.dropped += 1;
+                    }
+                }
+            }
+        }
+        unique
+    }
+
+    /// Rebuilds the impression index through `remap` (a reference's new value, [`NONE`]
+    /// to drop it), sized for 3/2 of the entries kept.
+    fn rebuild_imps(&mut self, remap: impl Fn(u32) -> u32) {
+        self.evicted_since_imps = 0;
+        let old = std::mem::take(&mut self.imps);
+        let n_live = old
+            .iter()
+            .filter(|e| e.r != NONE && remap(e.r) != NONE)
+            .count();
+        let n = grown(n_live, old.len());
+        let mut imps = vec![EMPTY_IMP; n];
+        for e in &old {
+            if e.r == NONE {
+                continue;
+            }
+            let r = remap(e.r);
+            if r == NONE {
+                continue;
+            }
+            let mut j = home32(e.fp, n);
+            while imps[j].r != NONE {
+                j += 1;
+                if j == n {
+                    j = 0;
+                }
+            }
+            imps[j] = ImpEntry { r, fp: e.fp };
+        }
+        self.imps = imps;
+        self.imps_used = n_live;
+    }
+
+    fn insert_imp(&mut self, imp: u64, r: u32) {
+        if over_load(self.imps_used + 1, self.imps.len()) {
+            self.rebuild_imps_live();
+        }
+        let fp = fingerprint(&self.hasher, imp);
+        let n = self.imps.len();
+        let mut i = home32(fp, n);
+        loop {
+            let e = &mut self.imps[i];
+            if e.r == NONE {
+                self.imps_used += 1;
+                *e = ImpEntry { r, fp };
+                return;
+            }
+            if !self.views.is_live(e.r) {
+                // A stale bucket: reuse it (lookups probe past it to the empty one, and
+                // the caller checked the id is not stored).
+                *e = ImpEntry { r, fp };
+                return;
+            }
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+        }
+    }
+
+    fn rebuild_imps_live(&mut self) {
+        let start = self.views.start();
+        let origin = self.views.origin;
+        self.rebuild_imps(move |r| {
+            if r != NONE && origin + u64::from(r) >= start {
+                r
+            } else {
+                NONE
+            }
+        });
     }
 
     /// Stores a view of impression `imp` for `slot` (the caller checked it is not stored).
@@ -378,19 +623,10 @@ impl Store {
         if self.views.needs_rebase(self.ref_limit) {
             self.rebase_views();
         }
-        let s = &mut self.slots[slot as usize];
+        let s = &mut self.keys[slot as usize];
         let r = self.views.push(time, imp, campaign, s.view, slot);
         s.view = r;
-        if self.imps.len() == self.imps.capacity() {
-            // About to grow: drop stale entries first, it may leave room.
-            self.clean_imps();
-        }
-        let views = &self.views;
-        let hasher = &self.hasher;
-        self.imps.insert_unique(hash_imp(hasher, imp), r, |&r| {
-            // Stale entries hash anywhere: they never match and are cleaned out.
-            views.get(r).map_or(0, |t| hash_imp(hasher, t.impression))
-        });
+        self.insert_imp(imp, r);
     }
 
     /// Stores a click on impression `imp` for `slot`.
@@ -398,8 +634,8 @@ impl Store {
         if self.clicks.needs_rebase(self.ref_limit) {
             self.rebase_clicks();
         }
-        let s = &mut self.slots[slot as usize];
-        s.click = self.clicks.push(time, imp, campaign, s.click, slot);
+        let head = self.click_heads.entry(slot).or_insert(NONE);
+        *head = self.clicks.push(time, imp, campaign, *head, slot);
     }
 
     /// Appends to `out` the touches of `slot` eligible for a conversion at `c` (views within
@@ -419,18 +655,20 @@ impl Store {
         cap: usize,
         out: &mut Vec<Touch>,
     ) -> u64 {
-        let s = self.slots[slot as usize];
-        let mut dropped = walk(&mut self.views, s.view, c, view_w, lateness, cap, VIEW, out);
-        dropped += walk(
-            &mut self.clicks,
-            s.click,
-            c,
-            click_w,
-            lateness,
-            cap,
-            CLICK,
-            out,
-        );
+        let view = self.keys[slot as usize].view;
+        let mut dropped = walk(&mut self.views, view, c, view_w, lateness, cap, VIEW, out);
+        if let Some(&click) = self.click_heads.get(&slot) {
+            dropped += walk(
+                &mut self.clicks,
+                click,
+                c,
+                click_w,
+                lateness,
+                cap,
+                CLICK,
+                out,
+            );
+        }
         dropped
     }
 
@@ -446,65 +684,26 @@ impl Store {
             }
         }
         if evicted > 0 {
-            self.evicted_since_scan += evicted;
-            let live = self.views.len;
-            if self.imps.len() as u64 > live + live / 4 + 1024 {
-                self.clean_imps();
+            // After a full turnover, rebuild so the tables shrink when traffic falls (they
+            // also rebuild when inserts fill them).
+            self.evicted_since_keys += evicted;
+            self.evicted_since_imps += evicted;
+            if self.evicted_since_imps > self.imps.len() as u64 / 2 {
+                self.rebuild_imps_live();
             }
-            let in_use = (self.slots.len() - self.free.len()) as u64;
-            if self.evicted_since_scan >= in_use.max(1024) {
-                self.scan_slots();
+            if self.evicted_since_keys > self.keys.len() as u64 {
+                self.rebuild_keys(0);
             }
         }
         evicted
     }
 
-    /// Removes impression-index entries of dropped chunks (a range check per entry, no
-    /// arena access); shrinks the table when it is mostly empty.
-    fn clean_imps(&mut self) {
-        let views = &self.views;
-        self.imps.retain(|&mut r| views.is_live(r));
-        if self.imps.capacity() > 4 * self.imps.len() + 1024 {
-            let hasher = &self.hasher;
-            self.imps.shrink_to(2 * self.imps.len(), |&r| {
-                views.get(r).map_or(0, |t| hash_imp(hasher, t.impression))
-            });
-        }
-    }
-
-    /// Frees key slots whose touches were all evicted (one sequential pass over the slots).
-    fn scan_slots(&mut self) {
-        self.evicted_since_scan = 0;
-        for i in 0..self.slots.len() {
-            let s = self.slots[i];
-            if s.adv == FREE || self.views.is_live(s.view) || self.clicks.is_live(s.click) {
-                continue;
-            }
-            let h = hash_key(&self.hasher, s.identity(), s.adv);
-            if let Ok(e) = self.keys.find_entry(h, |&x| x as usize == i) {
-                e.remove();
-            }
-            self.slots[i].adv = FREE;
-            self.free.push(i as u32);
-        }
-        if self.keys.capacity() > 4 * self.keys.len() + 1024 {
-            let (slots, hasher) = (&self.slots, &self.hasher);
-            self.keys.shrink_to(2 * self.keys.len(), |&s| {
-                let x = &slots[s as usize];
-                hash_key(hasher, x.identity(), x.adv)
-            });
-        }
-    }
-
     fn rebase_views(&mut self) {
         let map = self.views.rebase();
-        for s in &mut self.slots {
+        for s in &mut self.keys {
             s.view = map(s.view);
         }
-        self.imps.retain(|r| {
-            *r = map(*r);
-            *r != NONE
-        });
+        self.rebuild_imps(&map);
         // More live touches than references: drop the oldest chunks (counted).
         while self.views.end() + 2 * CHUNK - self.views.origin >= self.ref_limit / 2 {
             match self.views.pop_front() {
@@ -519,9 +718,10 @@ impl Store {
 
     fn rebase_clicks(&mut self) {
         let map = self.clicks.rebase();
-        for s in &mut self.slots {
-            s.click = map(s.click);
-        }
+        self.click_heads.retain(|_, c| {
+            *c = map(*c);
+            *c != NONE
+        });
         while self.clicks.end() + 2 * CHUNK - self.clicks.origin >= self.ref_limit / 2 {
             match self.clicks.pop_front() {
                 Some((n, d)) => self.forced_drops += n - d,
@@ -538,29 +738,19 @@ impl Store {
         self.views.len + self.clicks.len
     }
 
-    /// Keys in use.
+    /// Keys held (stale ones included until the next rebuild).
     pub(crate) fn keys(&self) -> u64 {
-        (self.slots.len() - self.free.len()) as u64
+        self.keys_used as u64
     }
 
-    /// Heap bytes by capacity: arenas, slots, free list, key table and impression index.
+    /// Heap bytes by capacity: arenas, key table and impression index.
     pub(crate) fn bytes(&self) -> u64 {
-        fn table_bytes<T>(t: &HashTable<T>) -> u64 {
-            let cap = t.capacity() as u64;
-            if cap == 0 {
-                return 0;
-            }
-            // hashbrown: buckets are a power of two at most 8/7 of the capacity; one control
-            // byte per bucket plus one group of 16.
-            let buckets = (cap * 8 / 7).max(4).next_power_of_two();
-            buckets * (std::mem::size_of::<T>() as u64 + 1) + 16
-        }
         self.views.bytes()
             + self.clicks.bytes()
-            + (self.slots.capacity() * std::mem::size_of::<Slot>()) as u64
-            + (self.free.capacity() * 4) as u64
-            + table_bytes(&self.keys)
-            + table_bytes(&self.imps)
+            + (self.keys.capacity() * std::mem::size_of::<Slot>()) as u64
+            // hashbrown: a power of two of buckets at most 8/7 of the capacity, 9 bytes each.
+            + (self.click_heads.capacity() as u64 * 8 / 7).next_power_of_two() * 9
+            + (self.imps.capacity() * std::mem::size_of::<ImpEntry>()) as u64
     }
 
     /// The largest campaign index a stored touch refers to (for state validation).
@@ -574,13 +764,9 @@ impl Store {
             .max()
     }
 
-    /// The largest advertiser index a key slot refers to (for state validation).
+    /// The largest advertiser index a key refers to (for state validation).
     pub(crate) fn max_advertiser(&self) -> Option<u32> {
-        self.slots
-            .iter()
-            .map(|s| s.adv)
-            .filter(|&a| a != FREE)
-            .max()
+        self.keys.iter().map(|s| s.adv).filter(|&a| a != FREE).max()
     }
 }
 
@@ -666,8 +852,10 @@ struct ArenaRepr {
 pub(crate) struct StoreRepr {
     views: ArenaRepr,
     clicks: ArenaRepr,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
+    /// The key table as it was (touches refer to its buckets).
+    keys: Vec<Slot>,
+    /// (key bucket, newest click).
+    click_heads: Vec<(u32, u32)>,
 }
 
 impl From<Store> for StoreRepr {
@@ -680,8 +868,8 @@ impl From<Store> for StoreRepr {
         StoreRepr {
             views: arena(s.views),
             clicks: arena(s.clicks),
-            slots: s.slots,
-            free: s.free,
+            keys: s.keys,
+            click_heads: s.click_heads.into_iter().collect(),
         }
     }
 }
@@ -689,9 +877,9 @@ impl From<Store> for StoreRepr {
 impl TryFrom<StoreRepr> for Store {
     type Error = &'static str;
 
-    /// Validates every index and rebuilds the key table and the impression index.
+    /// Validates every index and rebuilds both tables (with this process's hash seeds).
     fn try_from(r: StoreRepr) -> Result<Store, &'static str> {
-        let n_slots = r.slots.len();
+        let n_keys = r.keys.len();
         let arena = |a: ArenaRepr| -> Result<Arena, &'static str> {
             if a.front >= 1 << 40 || a.origin > a.front << CHUNK_SHIFT {
                 return Err("touch arena position out of range");
@@ -699,7 +887,7 @@ impl TryFrom<StoreRepr> for Store {
             let mut len = 0;
             for c in &a.chunks {
                 if c.touches.len() as u64 > CHUNK
-                    || c.touches.iter().any(|t| t.slot as usize >= n_slots)
+                    || c.touches.iter().any(|t| t.slot as usize >= n_keys)
                 {
                     return Err("touch chunk out of range");
                 }
@@ -720,29 +908,16 @@ impl TryFrom<StoreRepr> for Store {
         let mut s = Store::new(1, 1);
         s.views = arena(r.views)?;
         s.clicks = arena(r.clicks)?;
-        s.slots = r.slots;
-        s.free = r.free;
-        if s.free
-            .iter()
-            .any(|&f| s.slots.get(f as usize).is_none_or(|x| x.adv != FREE))
-            || s.slots.iter().filter(|x| x.adv == FREE).count() != s.free.len()
-        {
-            return Err("free key slots inconsistent");
+        if n_keys > 1 << 32 {
+            return Err("key table too large");
         }
-        for i in 0..s.slots.len() {
-            let x = s.slots[i];
-            if x.adv == FREE {
-                continue;
-            }
-            if s.find_slot(x.identity(), x.adv).is_some() {
-                return Err("key stored twice");
-            }
-            let h = hash_key(&s.hasher, x.identity(), x.adv);
-            let (slots, hasher) = (&s.slots, &s.hasher);
-            s.keys.insert_unique(h, i as u32, |&j| {
-                let y = &slots[j as usize];
-                hash_key(hasher, y.identity(), y.adv)
-            });
+        s.keys = r.keys;
+        if r.click_heads.iter().any(|&(k, _)| k as usize >= n_keys) {
+            return Err("click head of a missing key");
+        }
+        s.click_heads = r.click_heads.into_iter().collect();
+        if !s.rebuild_keys(0) {
+            return Err("key stored twice");
         }
         let mut refs = Vec::with_capacity(s.views.len as usize);
         for (k, c) in s.views.chunks.iter().enumerate() {
@@ -753,16 +928,13 @@ impl TryFrom<StoreRepr> for Store {
                 }
             }
         }
+        s.rebuild_imps(|_| NONE);
         for r in refs {
             let Some(t) = s.views.get(r) else { continue };
-            if s.find_view(t.impression).is_some() {
-                continue; // the first stored wins, as on ingest
+            if s.find_view(t.impression).is_none() {
+                // The first stored wins, as on ingest.
+                s.insert_imp(t.impression, r);
             }
-            let (views, hasher) = (&s.views, &s.hasher);
-            s.imps
-                .insert_unique(hash_imp(hasher, t.impression), r, |&x| {
-                    views.get(x).map_or(0, |t| hash_imp(hasher, t.impression))
-                });
         }
         Ok(s)
     }
@@ -775,7 +947,8 @@ mod tests {
     #[test]
     fn stored_touch_and_slot_are_compact() {
         assert_eq!(std::mem::size_of::<Stored>(), 24);
-        assert_eq!(std::mem::size_of::<Slot>(), 20);
+        assert_eq!(std::mem::size_of::<Slot>(), 16);
+        assert_eq!(std::mem::size_of::<ImpEntry>(), 8);
     }
 
     #[test]
@@ -886,17 +1059,22 @@ mod tests {
         s.add_click(a, 12, 1, 0);
         let json = serde_json::to_string(&s).unwrap();
         let back: Store = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.find_view(2).map(|v| v.slot), Some(b));
-        assert_eq!(back.find_slot(1, 0), Some(a));
+        // Buckets move (new hash seeds); the links follow them.
+        let (a2, b2) = (back.find_slot(1, 0).unwrap(), back.find_slot(2, 3).unwrap());
+        assert_eq!(back.find_view(2).map(|v| v.slot), Some(b2));
+        assert_eq!(back.find_view(1).map(|v| v.slot), Some(a2));
         let mut out = Vec::new();
         let mut back = back;
-        back.collect(a, 12, 100, 100, 0, 10, &mut out);
+        back.collect(a2, 12, 100, 100, 0, 10, &mut out);
         assert_eq!(out.len(), 2);
+        let _ = (a, b);
         let mut repr = StoreRepr::from(s.clone());
-        repr.views.chunks[0].touches[0].slot = 99;
+        repr.views.chunks[0].touches[0].slot = 9_999;
         assert!(Store::try_from(repr).is_err());
         let mut repr = StoreRepr::from(s);
-        repr.free.push(0);
-        assert!(Store::try_from(repr).is_err());
+        let used = *repr.keys.iter().find(|k| k.adv != FREE).unwrap();
+        let spare = repr.keys.iter().position(|k| k.adv == FREE).unwrap();
+        repr.keys[spare] = used;
+        assert!(Store::try_from(repr).is_err(), "a key stored twice");
     }
 }
