@@ -247,7 +247,7 @@ impl BetaPrior {
 /// | dedup memory (same advertiser and order id) | 30 days |
 /// | model (emitted attributions, feedback CVR) | last-touch |
 /// | report models | all five |
-/// | max touches per identity and advertiser | 4,096 |
+/// | max views / clicks per identity and advertiser | 4,096 each |
 /// | late-event log | 10,000 events (counters are never capped) |
 /// | CTR prior / CVR prior | Beta(1, 99) / Beta(1, 999) |
 #[derive(Clone, Debug)]
@@ -332,7 +332,9 @@ impl Config {
         model: Model;
         /// Sets the models computed for reports (the emitted model is always added).
         report_models: ModelSet;
-        /// Sets the most touches kept per (identity, advertiser); beyond it the oldest go (counted).
+        /// Sets the most views, and the most clicks, kept per (identity, advertiser): when a
+        /// conversion's walk finds more, the newest (by arrival) stay and the older ones are
+        /// dropped and counted in [`crate::Stats::dropped_touches`].
         max_touches_per_key: usize;
         /// Sets how many late events are kept for [`crate::Attributor::drain_late_events`].
         max_late_log: usize;

@@ -93,7 +93,8 @@ pub struct Stats {
     pub unattributed_conversions: u64,
     /// Touches evicted after leaving every window.
     pub evicted_touches: u64,
-    /// Touches dropped because one (identity, advertiser) exceeded its touch limit.
+    /// Touches dropped because one (identity, advertiser) exceeded its touch limit (or,
+    /// in a store past ~2·10⁹ live touches, to keep its 32-bit references valid).
     pub dropped_touches: u64,
     /// Attributions discarded because the service's output buffer was full.
     pub discarded_attributions: u64,
@@ -416,7 +417,7 @@ impl Attributor {
 
     /// Takes many events (see [`Attributor::ingest`]); returns how many were late. The
     /// same result as calling `ingest` on each in turn, but faster: events go in groups of
-    /// 16, and before a group is joined the table buckets its events will probe are read
+    /// 32, and before a group is joined the table buckets its events will probe are read
     /// in one pass, so their cache misses overlap instead of following one another.
     pub fn ingest_all<I: IntoIterator<Item = Event>>(&mut self, events: I) -> u64 {
         const GROUP: usize = 32;

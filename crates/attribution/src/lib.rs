@@ -69,11 +69,16 @@
 //! around the join.
 //!
 //! # Performance
-//! A stored touch is 24 bytes (time, impression id, campaign index, kind) in a per
-//! (advertiser, identity) list sorted by time; identity and advertiser live once in the
-//! list's key. With the key map and the impression index for clicks, `benches/attribution.rs`
-//! measures the bytes per stored touch (see `docs/attribution.md`). Ingest is one or two
-//! hash lookups and an append; a conversion scans its identity's list once per model.
+//! Touches live in two time-ordered arenas (views, clicks) of 24-byte records (impression
+//! id, time as an offset from its chunk's base, campaign index, link to the key's previous
+//! touch, key slot), chained per (identity, advertiser) key. Eviction drops whole chunks
+//! from the front; nothing is freed touch by touch. The key table (16-byte inline
+//! buckets) and the impression index (8-byte buckets) are open-addressing tables, one
+//! cache miss per lookup; an impression costs two lookups and an append, a conversion
+//! walks its own key's chains. [`Attributor::ingest_all`] reads the buckets of the next
+//! 32 events before joining them, so their misses overlap: prefer it for batches.
+//! `benches/attribution.rs` measures events/s and bytes per stored touch (everything the
+//! store holds, by capacity, over the touches stored); see `docs/attribution.md`.
 //!
 //! # Crate features
 //! None.

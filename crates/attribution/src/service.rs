@@ -244,10 +244,7 @@ impl AttributionService {
         // is late only if it was recorded late, not because of which queue held it.
         scratch.sort_by_key(Event::time);
         let drained = scratch.len() as u64;
-        let mut late = 0;
-        for e in scratch.drain(..) {
-            late += u64::from(attributor.ingest(e) == crate::join::Ingest::Late);
-        }
+        let late = attributor.ingest_all(scratch.drain(..));
         (drained, late)
     }
 

@@ -55,6 +55,7 @@ struct Params {
     half_life: i64,
     max_click_delay: i64,
     by_user: bool,
+    lateness: i64,
 }
 
 impl Params {
@@ -64,7 +65,7 @@ impl Params {
             .view_window(DurationMs::from_millis(self.view_window))
             .half_life(DurationMs::from_millis(self.half_life))
             .max_click_delay(DurationMs::from_millis(self.max_click_delay))
-            .allowed_lateness(DurationMs::from_hours(3))
+            .allowed_lateness(DurationMs::from_millis(self.lateness))
             .join_key(if self.by_user {
                 JoinKey::User
             } else {
@@ -299,16 +300,22 @@ fn params(by_user: bool) -> Params {
         half_life: D,
         max_click_delay: 12 * H,
         by_user,
+        lateness: 3 * H,
     }
 }
 
 /// Arrival order within the allowed lateness (3 h): each event arrives at its time plus a
 /// jitter of at most 3 h, so no event is ever behind the watermark.
 fn shuffle_within_lateness(events: &[Event], seed: u64) -> Vec<Event> {
+    shuffle_within(events, seed, 3 * H)
+}
+
+/// Arrival order: each event arrives at its time plus a jitter of at most `lateness`.
+fn shuffle_within(events: &[Event], seed: u64, lateness: i64) -> Vec<Event> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut keyed: Vec<(i64, Event)> = events
         .iter()
-        .map(|e| (e.time().as_millis() + rng.random_range(0..=3 * H), *e))
+        .map(|e| (e.time().as_millis() + rng.random_range(0..=lateness), *e))
         .collect();
     keyed.sort_by_key(|k| k.0);
     keyed.into_iter().map(|k| k.1).collect()
@@ -346,6 +353,102 @@ proptest! {
             let total: f64 = batch.report.campaigns.iter().map(|c| c.counts.attributed_conversions(model)).sum();
             let want_total = want.conversions.values().filter(|c| c.0 == Outcome::Attributed).count() as f64;
             prop_assert!((total - want_total).abs() < 1e-9);
+        }
+    }
+}
+
+const M: i64 = 60_000;
+
+/// Long streams (two days) against short windows (1 h views, 3 h clicks, 20 min
+/// lateness): the touch store seals a chunk every 7.5 minutes of views and drops chunks
+/// all along, keys and impression-index entries go stale and are reused, and both tables
+/// rebuild several times, so eviction boundaries, chunk drops, stale-bucket reuse and
+/// table rebuilds all run under the reference. Equal times are common (minute grid).
+fn arb_long_events() -> impl Strategy<Value = Vec<Event>> {
+    let one = (
+        0u8..20,
+        0u64..30,
+        0u64..3,
+        0u64..3,
+        0u64..40,
+        0u64..3,
+        0i64..3,
+    );
+    (prop::collection::vec(one, 150..500), 0i64..3).prop_map(|(raw, stretch)| {
+        let mut events = Vec::new();
+        let mut next_imp = 0u64;
+        let mut minute = 0i64;
+        for (n, (kind, hh, adv, campaign, back, order, jitter)) in raw.into_iter().enumerate() {
+            // Time moves forward 0-10 minutes per event (two days over ~400 events).
+            minute += (n as i64 * 7 + stretch) % 11;
+            let t = minute * M + (jitter - 1);
+            match kind {
+                0..=12 => {
+                    events.push(imp(next_imp, t, hh, adv, adv * 10 + campaign));
+                    next_imp += 1;
+                }
+                13..=16 => {
+                    // Mostly a recent impression; sometimes one long gone or unknown.
+                    let target = next_imp.saturating_sub(1 + back);
+                    events.push(click(target, t + (back as i64 % 5) * M));
+                }
+                _ => events.push(conv(
+                    n as u64,
+                    t,
+                    hh,
+                    adv,
+                    (order < 1).then_some(n as u64 % 7),
+                )),
+            }
+        }
+        events
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn long_streams_with_eviction_equal_the_reference(
+        events in arb_long_events(),
+        seed in any::<u64>(),
+        by_user in any::<bool>(),
+    ) {
+        let p = Params {
+            click_window: 3 * H,
+            view_window: H,
+            half_life: H,
+            max_click_delay: 45 * M,
+            by_user,
+            lateness: 20 * M,
+        };
+        let arrival = shuffle_within(&events, seed, p.lateness);
+        for model in Model::ALL {
+            let want = reference(&events, p, model);
+            // Event by event, with a save/load round trip halfway.
+            let mut a = Attributor::new(p.config(model)).unwrap();
+            let mut out = Vec::new();
+            for (k, e) in arrival.iter().enumerate() {
+                prop_assert_eq!(a.ingest(*e), Ingest::Accepted);
+                if k == arrival.len() / 2 {
+                    let bytes = a.to_bytes().unwrap();
+                    a.drain_attributions(&mut out);
+                    a = Attributor::from_bytes(p.config(model), &bytes, 1 << 24).unwrap();
+                    a.take_attributions();
+                }
+            }
+            a.finish();
+            a.drain_attributions(&mut out);
+            let got = summarize(&out, a.stats().orphan_clicks);
+            assert_same(&got, &want)?;
+            prop_assert!(a.stats().evicted_touches > 0);
+            // In groups (ingest_all): the same answer.
+            let mut b = Attributor::new(p.config(model)).unwrap();
+            prop_assert_eq!(b.ingest_all(arrival.iter().copied()), 0);
+            b.finish();
+            let got = summarize(&b.take_attributions(), b.stats().orphan_clicks);
+            assert_same(&got, &want)?;
+            prop_assert_eq!(a.stats(), b.stats());
         }
     }
 }
@@ -525,7 +628,7 @@ fn eviction_bounds_memory_without_changing_answers() {
         }
     }
     let m = a.memory();
-    // Views live ~1 day (plus a sweep interval), clicks 7 days: far fewer than the 20,000
+    // Views live ~1 day (plus a chunk span), clicks 7 days: far fewer than the 20,000
     // impressions and 2,000 clicks recorded.
     assert!(m.touches < 2 * 500 + 8 * 50 + 1_000, "{m:?}");
     assert!(a.stats().evicted_touches > 15_000);
@@ -537,6 +640,59 @@ fn eviction_bounds_memory_without_changing_answers() {
     assert_eq!(out[0].outcome, Outcome::Attributed);
     // Household 0's latest click is day 39's, at 5 s.
     assert_eq!(credited(&out[0]), vec![(10, 1.0)]);
+}
+
+#[test]
+fn equal_times_order_by_impression_then_view_before_click_whatever_the_arrival() {
+    // Arrival: the click first (it waits for its impression), then the impressions in
+    // descending id order; all three touches at the same millisecond.
+    let t = 10 * H;
+    let events = vec![
+        click(3, t),
+        imp(5, t, 1, 1, 50),
+        imp(3, t, 1, 1, 30),
+        conv(1, t + H, 1, 1, None),
+    ];
+    let run_model = |model: Model| {
+        let mut a = Attributor::new(Config::default().model(model)).unwrap();
+        for e in &events {
+            a.ingest(*e);
+        }
+        a.finish();
+        credited(&a.take_attributions()[0])
+    };
+    // Touch order: (t, 3, view), (t, 3, click), (t, 5, view).
+    assert_eq!(run_model(Model::LastTouch), vec![(30, 1.0)]);
+    assert_eq!(run_model(Model::FirstTouch), vec![(30, 1.0)]);
+    let pb = run_model(Model::PositionBased);
+    assert_eq!(pb.len(), 2);
+    assert!(
+        (pb[0].1 - 0.6).abs() < 1e-12 && (pb[1].1 - 0.4).abs() < 1e-12,
+        "{pb:?}"
+    );
+}
+
+#[test]
+fn per_key_touch_limit_keeps_the_newest_and_counts_the_rest() {
+    let config = Config::default()
+        .model(Model::Linear)
+        .max_touches_per_key(3);
+    let mut events: Vec<Event> = (0..6)
+        .map(|i| imp(i, H + i as i64 * M, 1, 1, 10 + i))
+        .collect();
+    // Another key of the same identity (another advertiser) is not affected.
+    events.push(imp(100, H, 1, 2, 99));
+    events.push(conv(1, 2 * H, 1, 1, None));
+    events.push(conv(2, 2 * H, 1, 2, None));
+    let (out, stats) = run(config, events);
+    let mut got = credited(&out[0]);
+    got.sort_by_key(|c| c.0);
+    assert_eq!(
+        got.iter().map(|c| c.0).collect::<Vec<_>>(),
+        vec![13, 14, 15]
+    );
+    assert_eq!(credited(&out[1]), vec![(99, 1.0)]);
+    assert_eq!(stats.dropped_touches, 3);
 }
 
 #[test]
