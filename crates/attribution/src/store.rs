@@ -93,6 +93,9 @@ struct Arena {
     span_ms: i64,
     /// Touches in `chunks`.
     len: u64,
+    /// A full-size buffer of a dropped chunk, reused for the next one (no allocation,
+    /// no fresh pages to fault in, no growth copies in steady state).
+    spare: Vec<Stored>,
 }
 
 impl Arena {
@@ -155,15 +158,22 @@ impl Arena {
                 && time.saturating_sub(c.first) <= self.span_ms
         });
         if !fits {
-            if let Some(c) = self.chunks.back_mut() {
+            if let Some(c) = self.chunks.back_mut()
+                && c.touches.len() < c.touches.capacity() / 2
+            {
                 c.touches.shrink_to_fit();
             }
+            let touches = if self.spare.capacity() > 0 {
+                std::mem::take(&mut self.spare)
+            } else {
+                Vec::with_capacity(64)
+            };
             self.chunks.push_back(Chunk {
                 base: time.saturating_sub(1 << 31),
                 first: time,
                 max: time,
                 dropped: 0,
-                touches: Vec::with_capacity(64),
+                touches,
             });
         }
         let number = self.front + self.chunks.len() as u64 - 1;
@@ -189,10 +199,14 @@ impl Arena {
 
     /// Drops the front chunk; returns (touches, of which already counted as dropped).
     fn pop_front(&mut self) -> Option<(u64, u64)> {
-        let c = self.chunks.pop_front()?;
+        let mut c = self.chunks.pop_front()?;
         self.front += 1;
         let n = c.touches.len() as u64;
         self.len -= n;
+        if c.touches.capacity() as u64 == CHUNK && self.spare.capacity() == 0 {
+            c.touches.clear();
+            self.spare = c.touches;
+        }
         Some((n, u64::from(c.dropped)))
     }
 
@@ -223,7 +237,9 @@ impl Arena {
             .iter()
             .map(|c| (c.touches.capacity() * std::mem::size_of::<Stored>()) as u64)
             .sum();
-        touches + (self.chunks.capacity() * std::mem::size_of::<Chunk>()) as u64
+        touches
+            + (self.spare.capacity() * std::mem::size_of::<Stored>()) as u64
+            + (self.chunks.capacity() * std::mem::size_of::<Chunk>()) as u64
     }
 }
 
@@ -899,6 +915,7 @@ impl TryFrom<StoreRepr> for Store {
                 origin: a.origin,
                 span_ms: 1,
                 len,
+                spare: Vec::new(),
             };
             if arena.end() - arena.origin >= REF_LIMIT {
                 return Err("touch arena references out of range");
