@@ -105,4 +105,10 @@ pub enum Error {
         /// The configured maximum.
         capacity: usize,
     },
+    /// The ad-load store tracks its maximum number of keys and none has expired.
+    #[error("ad-load store full: {capacity} keys tracked")]
+    AdLoadStoreFull {
+        /// The configured maximum.
+        capacity: usize,
+    },
 }

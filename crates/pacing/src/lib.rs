@@ -22,6 +22,9 @@
 //! - [`InProcessFrequencyStore`]: [`FrequencyCap`]s per user or household
 //!   ([`IdentityKind`]), per campaign or advertiser ([`CapScope`]), in fixed, sliding or
 //!   lifetime windows ([`CapWindow`]); [`FrequencySnapshot`] persists it.
+//! - [`InProcessAdLoadStore`]: member ad load ([`AdLoadPolicy`]): ad seconds per hour and
+//!   per viewing session, pods per hour, one campaign at most N times per stream;
+//!   [`AdLoadStore::allowance`] tells the engine how much a pod may hold for this member.
 //!
 //! # Example
 //! ```
@@ -72,6 +75,7 @@
 //! None. Under `RUSTFLAGS="--cfg loom"` atomics switch to loom for the model tests.
 #![deny(missing_docs)]
 
+mod adload;
 mod budget_store;
 mod controller;
 mod curve;
@@ -81,6 +85,7 @@ mod ledger;
 mod sync;
 
 pub use crate::{
+    adload::{AdLoadPolicy, AdLoadSnapshot, AdLoadStore, Allowance, InProcessAdLoadStore, ShownAd},
     budget_store::{BudgetStore, BudgetStoreSnapshot, InProcessBudgetStore},
     controller::{
         Admission, Asap, BidShadingPacer, BidShadingSettings, BidShadingState, ImpressionGoalPacer,

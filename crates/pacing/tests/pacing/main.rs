@@ -27,5 +27,8 @@ fn public_types_are_send_sync_unpin() {
     assert_traits::<LedgerSnapshot>();
     assert_traits::<PacerState>();
     assert_traits::<FrequencySnapshot>();
+    assert_traits::<InProcessAdLoadStore>();
+    assert_traits::<AdLoadSnapshot>();
+    assert_traits::<AdLoadPolicy>();
     assert!(std::mem::size_of::<Reservation>() <= 32);
 }
