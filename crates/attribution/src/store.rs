@@ -329,8 +329,8 @@ pub(crate) struct Store {
     /// reused by inserts and dropped by rebuilds.
     imps: Vec<ImpEntry>,
     imps_used: usize,
-    /// Per-process seeds (tables are rebuilt when a state is loaded).
-    hasher: RandomState,
+    /// Per-store random seeds (tables are rebuilt when a state is loaded).
+    hasher: Seeds,
     /// Touches evicted since the tables were last rebuilt.
     evicted_since_keys: u64,
     evicted_since_imps: u64,
@@ -339,14 +339,44 @@ pub(crate) struct Store {
     ref_limit: u64,
 }
 
-#[inline]
-fn hash_key(h: &RandomState, identity: u64, adv: u32) -> u64 {
-    h.hash_one((identity, adv))
+/// Random seeds of the two table hashes (from `ahash`'s per-process randomness, so
+/// bucket positions are not predictable from outside).
+#[derive(Clone, Copy, Debug)]
+struct Seeds {
+    a: u64,
+    b: u64,
 }
 
+impl Seeds {
+    fn new() -> Seeds {
+        let r = RandomState::new();
+        Seeds {
+            a: r.hash_one(0x5eed_u64),
+            // Top bit set: never zero, whatever it is xored with below 2^63.
+            b: r.hash_one(0xface_u64) | 1 << 63,
+        }
+    }
+}
+
+/// The 128-bit product of `x` and `y`, folded to 64 bits (the wyhash/foldhash mixer).
 #[inline]
-fn fingerprint(h: &RandomState, imp: u64) -> u32 {
-    (h.hash_one(imp) >> 32) as u32
+fn fold_mul(x: u64, y: u64) -> u64 {
+    let p = u128::from(x) * u128::from(y);
+    (p as u64) ^ (p >> 64) as u64
+}
+
+const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Hash of a key: two folded multiplies (a few instructions; ahash costs several times more).
+#[inline]
+fn hash_key(h: &Seeds, identity: u64, adv: u32) -> u64 {
+    fold_mul(fold_mul(identity ^ h.a, u64::from(adv) ^ h.b), MIX)
+}
+
+/// Top 32 bits of an impression id's hash.
+#[inline]
+fn fingerprint(h: &Seeds, imp: u64) -> u32 {
+    (fold_mul(fold_mul(imp ^ h.a, h.b), MIX) >> 32) as u32
 }
 
 impl Store {
@@ -361,7 +391,7 @@ impl Store {
             click_heads: HashMap::default(),
             imps: Vec::new(),
             imps_used: 0,
-            hasher: RandomState::new(),
+            hasher: Seeds::new(),
             evicted_since_keys: 0,
             evicted_since_imps: 0,
             forced_drops: 0,
@@ -691,6 +721,10 @@ impl Store {
     /// Drops chunks whose newest view is older than `view_h` / newest click older than
     /// `click_h`; returns the touches evicted (not counting ones dropped earlier).
     pub(crate) fn evict(&mut self, view_h: i64, click_h: i64) -> u64 {
+        let fresh = |a: &Arena, h: i64| a.chunks.front().is_none_or(|c| c.max >= h);
+        if fresh(&self.views, view_h) && fresh(&self.clicks, click_h) {
+            return 0;
+        }
         let mut evicted = 0;
         for (arena, h) in [(&mut self.views, view_h), (&mut self.clicks, click_h)] {
             while arena.chunks.front().is_some_and(|c| c.max < h) {
@@ -981,6 +1015,8 @@ mod tests {
         // Nothing older than 100: nothing goes; horizon 101 drops the two full chunks.
         assert_eq!(s.evict(100, 0), 0);
         assert_eq!(s.evict(101, 0), CHUNK + 10);
+        // That many evictions rebuild the key table: look the key up again.
+        let k = s.find_slot(7, 0).unwrap();
         assert!(s.find_view(5).is_none());
         assert!(s.find_view(1 << 40).is_some());
         let mut out = Vec::new();
@@ -1032,13 +1068,15 @@ mod tests {
     fn rebase_keeps_every_live_touch_reachable() {
         let mut s = Store::new(1 << 40, 1 << 40);
         s.set_ref_limit(16 * CHUNK);
-        let keys: Vec<u32> = (0..5).map(|i| s.slot_for(i, 1)).collect();
         let n = 40 * CHUNK;
         for i in 0..n {
             let t = i as i64;
-            s.add_view(keys[(i % 5) as usize], t, i, 0);
+            // Slots move when the key table is rebuilt: look the key up each time, as the
+            // join does.
+            let k = s.slot_for(i % 5, 1);
+            s.add_view(k, t, i, 0);
             if i % 2 == 0 {
-                s.add_click(keys[(i % 5) as usize], t, i, 0);
+                s.add_click(k, t, i, 0);
             }
             s.evict(t - 1_000, t - 1_000);
         }
@@ -1049,15 +1087,9 @@ mod tests {
         let t = last as i64;
         assert_eq!(s.find_view(last).map(|v| v.time), Some(t));
         let mut out = Vec::new();
-        s.collect(
-            keys[(last % 5) as usize],
-            t,
-            1_000,
-            1_000,
-            0,
-            1 << 20,
-            &mut out,
-        );
+        let k = s.find_slot(last % 5, 1).unwrap();
+        assert_eq!(s.find_view(last).map(|v| v.slot), Some(k));
+        s.collect(k, t, 1_000, 1_000, 0, 1 << 20, &mut out);
         let want_views = (last - 1_000..=last).filter(|i| i % 5 == last % 5).count();
         let want_clicks = (last - 1_000..=last)
             .filter(|i| i % 5 == last % 5 && i % 2 == 0)

@@ -113,6 +113,7 @@ pub(crate) fn campaign(u: &mut Unstructured<'_>, id: u64) -> Result<Campaign> {
             } else {
                 *u.choose(&[15, 15, 30, 60])?
             },
+            ..Creative::video(0, 0)
         });
     }
     let frequency_caps = if u.ratio(1u8, 4)? {
@@ -165,6 +166,7 @@ pub(crate) fn campaign(u: &mut Unstructured<'_>, id: u64) -> Result<Campaign> {
         targeting,
         creatives,
         holdout: *u.choose(&[0.0, 0.0, 0.0, 0.25])?,
+        rotation: Default::default(),
     };
     if invalid {
         match u.int_in_range(0u8..=4)? {
