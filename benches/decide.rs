@@ -19,13 +19,10 @@
 //!
 //! `cargo bench --bench decide` (add `-- --quick` style criterion flags to shorten).
 
-use adloop::core::{
-    AdvertiserId, CampaignId, Cpm, CreativeId, HouseholdId, Money, Timestamp, UserId,
-};
+use adloop::core::{AdvertiserId, CampaignId, Cpm, HouseholdId, Money, Timestamp, UserId};
 use adloop::pacing::PacingMode;
 use adloop::{
-    AdRequest, Bid, Budget, Campaign, Creative, Decision, Engine, Event, Flight, Format,
-    Opportunity, Pod,
+    AdRequest, Bid, Budget, Campaign, Creative, Decision, Engine, Event, Flight, Opportunity, Pod,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use hdrhistogram::Histogram;
@@ -82,11 +79,8 @@ fn campaigns(n: usize, rng: &mut StdRng) -> Vec<Campaign> {
                 frequency_caps: vec![],
                 categories: vec![format!("IAB{}", rng.random_range(1..27))],
                 targeting,
-                creatives: vec![Creative {
-                    id: CreativeId::new(id),
-                    format: Format::Video,
-                    duration_s: if rng.random() { 15 } else { 30 },
-                }],
+                creatives: vec![Creative::video(id, if rng.random() { 15 } else { 30 })],
+                rotation: Default::default(),
                 holdout: 0.0,
             }
         })

@@ -42,11 +42,8 @@ fn campaign(id: u64, cpm_micros: i64, targeting: &str) -> Campaign {
         frequency_caps: vec![],
         categories: vec![format!("IAB{}", id % 20 + 1)],
         targeting: targeting.into(),
-        creatives: vec![Creative {
-            id: CreativeId::new(id * 100),
-            format: Format::Video,
-            duration_s: 15,
-        }],
+        creatives: vec![Creative::video(id * 100, 15)],
+        rotation: Default::default(),
         holdout: 0.0,
     }
 }

@@ -80,6 +80,9 @@ pub struct Campaign {
     pub targeting: String,
     /// The creatives; at least one.
     pub creatives: Vec<Creative>,
+    /// How the creatives that fit a request rotate (default even).
+    #[serde(default)]
+    pub rotation: Rotation,
     /// Fraction of identities held out as a control group for lift measurement, in `[0, 1)`.
     #[serde(default)]
     pub holdout: f64,
@@ -143,8 +146,15 @@ pub enum Format {
     Display,
 }
 
-/// One asset of a campaign.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+fn one() -> u32 {
+    1
+}
+
+/// One asset (variant) of a campaign: a localized version, a cut length, a style.
+///
+/// Build one in code with [`Creative::video`] or [`Creative::display`] and the builder
+/// methods; in JSON only `id` is required.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Creative {
     /// Unique within the campaign.
     pub id: CreativeId,
@@ -154,7 +164,116 @@ pub struct Creative {
     /// Length in seconds (video: 1..=600; display: 0).
     #[serde(default)]
     pub duration_s: u32,
+    /// Countries (ISO 3166 codes such as `"US"`, any case) whose requests may show it,
+    /// matched against the request's `geo.country`; empty: every market.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub markets: Vec<String>,
+    /// Languages (ISO 639 codes such as `"en"`, any case) it may run in, matched against
+    /// the request's `content.language`; empty: every language.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<String>,
+    /// Extra targeting in the targeting language (e.g. `device.type = 3`); empty: none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub targeting: String,
+    /// Relative weight under [`Rotation::Weighted`] (default 1; 0: never chosen).
+    #[serde(default = "one")]
+    pub weight: u32,
 }
+
+impl Creative {
+    /// A video creative of `duration_s` seconds, for every market and language.
+    pub fn video(id: u64, duration_s: u32) -> Self {
+        Creative {
+            id: CreativeId::new(id),
+            format: Format::Video,
+            duration_s,
+            markets: Vec::new(),
+            languages: Vec::new(),
+            targeting: String::new(),
+            weight: 1,
+        }
+    }
+
+    /// A display creative, for every market and language.
+    pub fn display(id: u64) -> Self {
+        Creative {
+            format: Format::Display,
+            duration_s: 0,
+            ..Creative::video(id, 0)
+        }
+    }
+
+    /// Restricts it to these countries.
+    pub fn markets<S: Into<String>>(mut self, markets: impl IntoIterator<Item = S>) -> Self {
+        self.markets = markets.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Restricts it to these languages.
+    pub fn languages<S: Into<String>>(mut self, languages: impl IntoIterator<Item = S>) -> Self {
+        self.languages = languages.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds a targeting expression.
+    pub fn targeting(mut self, expression: impl Into<String>) -> Self {
+        self.targeting = expression.into();
+        self
+    }
+
+    /// Sets the weight for [`Rotation::Weighted`].
+    pub fn weight(mut self, weight: u32) -> Self {
+        self.weight = weight;
+        self
+    }
+}
+
+/// What an optimized rotation maximizes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RotationGoal {
+    /// Clicks per impression.
+    Ctr,
+    /// Attributed conversions per impression (the default).
+    #[default]
+    Cvr,
+}
+
+fn default_exploration() -> f64 {
+    0.1
+}
+
+/// How a campaign chooses among its creatives that fit a request.
+///
+/// JSON: `{"mode": "even"}` (the default), `{"mode": "weighted"}`, `{"mode":
+/// "sequential"}`, `{"mode": "optimized", "goal": "cvr", "exploration": 0.1}`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Rotation {
+    /// Uniformly at random (seeded per request).
+    #[default]
+    Even,
+    /// In proportion to each creative's [`weight`](Creative::weight).
+    Weighted,
+    /// A storyline: each household sees the creatives in list order, the next after the
+    /// one it saw last (skipping those that do not fit), then from the start again.
+    Sequential,
+    /// Thompson sampling over the creatives' measured rates (see `docs/engine.md`).
+    Optimized {
+        /// The rate to maximize.
+        #[serde(default)]
+        goal: RotationGoal,
+        /// The share spread evenly over all creatives so new ones get traffic, in
+        /// `[0, 1]` (default 0.1).
+        #[serde(default = "default_exploration")]
+        exploration: f64,
+    },
+}
+
+/// Most markets or languages one creative may list.
+pub const MAX_CREATIVE_CODES: usize = 64;
 
 /// Validates every campaign and the set as a whole; returns every problem found.
 pub(crate) fn validate_all(campaigns: &[Campaign]) -> Vec<CampaignError> {
@@ -286,6 +405,45 @@ fn validate_one(c: &Campaign, errors: &mut Vec<CampaignError>) {
             ),
             _ => {}
         }
+        for (name, codes) in [("markets", &cr.markets), ("languages", &cr.languages)] {
+            if codes.len() > MAX_CREATIVE_CODES {
+                err(
+                    &format!("creatives[{i}].{name}"),
+                    format!("more than {MAX_CREATIVE_CODES} codes"),
+                );
+            }
+            if let Some(bad) = codes.iter().find(|c| {
+                c.is_empty()
+                    || c.len() > crate::creative::MAX_CODE_LEN
+                    || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }) {
+                err(
+                    &format!("creatives[{i}].{name}"),
+                    format!("{bad:?} is not a code of 1 to 16 letters, digits or '-'"),
+                );
+            }
+        }
+        if cr.targeting.len() > MAX_TARGETING_LEN {
+            err(
+                &format!("creatives[{i}].targeting"),
+                format!("longer than {MAX_TARGETING_LEN} bytes"),
+            );
+        }
+    }
+    match c.rotation {
+        Rotation::Optimized { exploration, .. }
+            if !(exploration.is_finite() && (0.0..=1.0).contains(&exploration)) =>
+        {
+            err(
+                "rotation.exploration",
+                format!("must be in [0, 1], got {exploration}"),
+            )
+        }
+        Rotation::Weighted if c.creatives.iter().all(|cr| cr.weight == 0) => err(
+            "rotation",
+            "weighted rotation needs a creative of positive weight".into(),
+        ),
+        _ => {}
     }
     if !(c.holdout.is_finite() && (0.0..1.0).contains(&c.holdout)) {
         err("holdout", format!("must be in [0, 1), got {}", c.holdout));
@@ -316,11 +474,8 @@ pub(crate) mod tests {
             frequency_caps: vec![],
             categories: vec!["IAB2".into()],
             targeting: "segment in (1, 2)".into(),
-            creatives: vec![Creative {
-                id: CreativeId::new(id * 10),
-                format: Format::Video,
-                duration_s: 15,
-            }],
+            creatives: vec![Creative::video(id * 10, 15)],
+            rotation: Rotation::Even,
             holdout: 0.0,
         }
     }
@@ -338,7 +493,7 @@ pub(crate) mod tests {
         a.holdout = f64::NAN;
         let mut b = sample(2);
         b.bid = Bid::Cpc(Money::ZERO);
-        b.creatives.push(b.creatives[0]);
+        b.creatives.push(b.creatives[0].clone());
         b.frequency_caps.push(FrequencyCap {
             scope: adloop_pacing::CapScope::Campaign,
             identity: adloop_pacing::IdentityKind::User,

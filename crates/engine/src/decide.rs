@@ -21,7 +21,9 @@ use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 
-use crate::campaign::{Bid, Creative, Format};
+use crate::campaign::{Bid, Format, Rotation};
+use crate::creative::{Facts, Slot};
+use adloop_pacing::AdLoadStore;
 
 /// How many times an opportunity is auctioned: after the first, again each time a winner
 /// cannot be served (a holdout control-group winner, recorded as a ghost, or a winner whose
@@ -29,7 +31,6 @@ use crate::campaign::{Bid, Creative, Format};
 const AUCTION_ROUNDS: u64 = 4;
 
 /// Per-thread buffers of the decide path.
-#[derive(Default)]
 pub(crate) struct Scratch {
     targeting: adloop_targeting::Scratch,
     keys: Vec<u32>,
@@ -41,6 +42,25 @@ pub(crate) struct Scratch {
     fates: Vec<(u32, Fate)>,
     blocked_categories: SmallVec<[u32; 8]>,
     blocked_domains: SmallVec<[AdvertiserDomain; 8]>,
+    /// The request's market and language codes (for creative eligibility).
+    facts: Facts,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            targeting: Default::default(),
+            keys: Vec::new(),
+            candidates: Vec::new(),
+            control: Vec::new(),
+            dropped: SmallVec::new(),
+            outcome: Outcome::default(),
+            fates: Vec::new(),
+            blocked_categories: SmallVec::new(),
+            blocked_domains: SmallVec::new(),
+            facts: Facts::NONE,
+        }
+    }
 }
 
 thread_local! {
@@ -129,6 +149,33 @@ impl Engine {
                 .map(|d| AdvertiserDomain::from_domain(d)),
         );
         let seed = mix64(self.config.seed ^ mix64(req.id));
+        s.facts = if snap.any_restricted {
+            snap.codes.facts(&req.attributes)
+        } else {
+            Facts::NONE
+        };
+
+        // The slot every creative must fit, shortened to what the member's ad load
+        // still allows; with nothing left, no ad is shown at all.
+        let mut slot = slot_of(&req.opportunity);
+        if slot.format == Format::Video {
+            let allowance = self.ad_load.allowance(
+                Identities {
+                    user: req.user,
+                    household: req.household,
+                },
+                req.session,
+                now,
+            );
+            if !allowance.pod || allowance.ad_seconds == 0 {
+                if req.trace {
+                    s.fates
+                        .extend(s.keys.iter().map(|&k| (k, Fate::AdLoadCapped)));
+                }
+                s.keys.clear();
+            }
+            slot.max_s = slot.max_s.min(allowance.ad_seconds);
+        }
 
         // Touch every targeted campaign's entry first in a loop with no dependencies, so
         // the CPU overlaps the cache misses (at 100k campaigns the entries live in DRAM)
@@ -147,7 +194,7 @@ impl Engine {
             let Some(c) = snap.compiled.get(key as usize) else {
                 continue;
             };
-            match self.candidate(c, key, snap.budget_hint(key), seed, req, now, s) {
+            match self.candidate(c, key, snap.budget_hint(key), seed, &slot, req, now, s) {
                 Ok(candidate) => s.candidates.push(candidate),
                 Err(fate) => {
                     if req.trace {
@@ -169,7 +216,7 @@ impl Engine {
                 }
                 AuctionOpportunity::Pod(PodSpec {
                     max_slots: pod.max_slots.min(u32::from(u16::MAX)) as u16,
-                    max_duration_s: pod.max_duration_s,
+                    max_duration_s: pod.max_duration_s.min(slot.max_s),
                     required_durations_s: &pod.required_durations_s,
                     floors,
                     floor_per_second: Cpm::ZERO,
@@ -237,6 +284,8 @@ impl Engine {
                             household: req.household,
                             decided_at: now,
                             reservation,
+                            session: req.session,
+                            stream: req.stream,
                         },
                     }),
                     Err(e) => {
@@ -302,6 +351,7 @@ impl Engine {
         key: u32,
         budget_ok: bool,
         seed: u64,
+        slot: &Slot<'_>,
         req: &AdRequest,
         now: Timestamp,
         s: &mut Scratch,
@@ -330,9 +380,30 @@ impl Engine {
         if req.private_auction && deal.is_none() {
             return Err(Fate::NotInDeal);
         }
-        let creative =
-            choose_creative(&c.creatives, &req.opportunity).ok_or(Fate::NoFittingCreative)?;
+        let last_shown = match c.creatives.rotation {
+            Rotation::Sequential => identity(req.user, req.household)
+                .and_then(|(_, household)| self.touches.last(household.get(), c.id)),
+            _ => None,
+        };
+        let draw = mix64(seed ^ c.id.get().rotate_left(29) ^ 0x5eed_c4ea_71fe);
+        let creative = c
+            .creatives
+            .choose(slot, s.facts, &req.attributes, draw, last_shown)
+            .ok_or(Fate::NoFittingCreative)?;
         if !self.frequency_allows(c, req, now) {
+            return Err(Fate::FrequencyCapped);
+        }
+        if req.stream.is_some()
+            && !self.ad_load.stream_allows(
+                Identities {
+                    user: req.user,
+                    household: req.household,
+                },
+                req.stream,
+                c.id,
+                now,
+            )
+        {
             return Err(Fate::FrequencyCapped);
         }
         let multiplier = self.pacing_multiplier(c, seed, now).ok_or(Fate::PacedOut)?;
@@ -468,47 +539,62 @@ impl Engine {
     }
 }
 
-/// The first creative that fits the opportunity's format and duration rules.
-fn choose_creative<'c>(
-    creatives: &'c [Creative],
-    opportunity: &Opportunity,
-) -> Option<&'c Creative> {
-    let format = opportunity.format();
-    let (max_s, required): (u32, &[u32]) = match opportunity {
-        Opportunity::Single { max_duration_s, .. } => (*max_duration_s, &[]),
-        Opportunity::Ranked { .. } => (0, &[]),
-        Opportunity::Pod(pod) => (pod.max_duration_s, &pod.required_durations_s),
-    };
-    creatives.iter().find(|cr| {
-        cr.format == format
-            && (format == Format::Display
-                || ((max_s == 0 || cr.duration_s <= max_s)
-                    && (required.is_empty() || required.contains(&cr.duration_s))))
-    })
+/// The slot an opportunity offers each creative: format, longest video (`u32::MAX`: no
+/// limit) and required durations.
+pub(crate) fn slot_of(opportunity: &Opportunity) -> Slot<'_> {
+    let unlimited = |s: u32| if s == 0 { u32::MAX } else { s };
+    match opportunity {
+        Opportunity::Single {
+            format,
+            max_duration_s,
+        } => Slot {
+            format: *format,
+            max_s: unlimited(*max_duration_s),
+            required: &[],
+        },
+        Opportunity::Ranked { format, .. } => Slot {
+            format: *format,
+            max_s: u32::MAX,
+            required: &[],
+        },
+        Opportunity::Pod(pod) => Slot {
+            format: Format::Video,
+            max_s: unlimited(pod.max_duration_s),
+            required: &pod.required_durations_s,
+        },
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::request::Pod;
-    use adloop_core::CreativeId;
-
-    fn creative(id: u64, format: Format, duration_s: u32) -> Creative {
-        Creative {
-            id: CreativeId::new(id),
-            format,
-            duration_s,
-        }
-    }
 
     #[test]
     fn creatives_must_fit_format_length_and_required_durations() {
+        use crate::campaign::Creative;
+        use crate::creative::{Codes, Creatives, VariantStats};
+        use std::sync::Arc;
         let all = [
-            creative(1, Format::Display, 0),
-            creative(2, Format::Video, 30),
-            creative(3, Format::Video, 15),
+            Creative::display(1),
+            Creative::video(2, 30),
+            Creative::video(3, 15),
         ];
-        let pick = |o: &Opportunity| choose_creative(&all, o).map(|c| c.id.get());
+        let mut codes = Codes::default();
+        let set = Creatives::compile(
+            &all,
+            Rotation::Sequential,
+            Arc::default(),
+            &mut codes,
+            |id| Arc::new(VariantStats::new(1, adloop_core::CampaignId::new(1), id)),
+        )
+        .unwrap();
+        let request = adloop_targeting::Request::new();
+        // Sequential with no history: the first that fits, in list order.
+        let pick = |o: &Opportunity| {
+            set.choose(&slot_of(o), Facts::NONE, &request, 0, None)
+                .map(|c| c.id.get())
+        };
         let single = |format, max_duration_s| Opportunity::Single {
             format,
             max_duration_s,

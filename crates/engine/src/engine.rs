@@ -22,6 +22,9 @@
 //!   time base for a new snapshot's hints.
 
 use crate::campaign::{Bid, Campaign, Creative, Flight, validate_all};
+use crate::creative::{
+    ClickRing, Codes, CreativeReport, Creatives, RotationState, Touches, VariantStats,
+};
 use crate::error::{CampaignError, CampaignErrors, Error};
 use crate::openrtb::{self, AdInfo, RtbLimits, RtbRequest};
 use crate::request::{Decision, Receipt};
@@ -35,9 +38,10 @@ use adloop_core::{
     UserId, codec,
 };
 use adloop_pacing::{
-    BudgetConfig, BudgetLedger, BudgetStoreSnapshot, FrequencyCap, FrequencySnapshot,
-    FrequencyStore, Identities, InProcessBudgetStore, InProcessFrequencyStore, Observation, Pacer,
-    PacerState, PacingController, PacingMode,
+    AdLoadPolicy, AdLoadSnapshot, AdLoadStore, BudgetConfig, BudgetLedger, BudgetStoreSnapshot,
+    FrequencyCap, FrequencySnapshot, FrequencyStore, Identities, InProcessAdLoadStore,
+    InProcessBudgetStore, InProcessFrequencyStore, Observation, Pacer, PacerState,
+    PacingController, PacingMode, ShownAd,
 };
 use adloop_targeting::{Expr, Index};
 use arc_swap::ArcSwap;
@@ -47,7 +51,7 @@ use smallvec::SmallVec;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 /// The number of a published snapshot: 0 before the first publish, then 1, 2, …
 #[derive(
@@ -77,6 +81,11 @@ pub struct EngineBuilder {
     pub(crate) attribution: AttributionConfig,
     pub(crate) attribution_queues: ServiceConfig,
     pub(crate) frequency_max_keys: usize,
+    pub(crate) ad_load: AdLoadPolicy,
+    pub(crate) ad_load_max_keys: usize,
+    pub(crate) touch_max_keys: usize,
+    pub(crate) touch_ttl: DurationMs,
+    pub(crate) click_ring_log2: u32,
 }
 
 impl Default for EngineBuilder {
@@ -94,6 +103,11 @@ impl Default for EngineBuilder {
             attribution: AttributionConfig::default(),
             attribution_queues: ServiceConfig::default(),
             frequency_max_keys: 4_000_000,
+            ad_load: AdLoadPolicy::default(),
+            ad_load_max_keys: 4_000_000,
+            touch_max_keys: 4_000_000,
+            touch_ttl: DurationMs::from_days(7),
+            click_ring_log2: 16,
         }
     }
 }
@@ -177,6 +191,32 @@ impl EngineBuilder {
         self
     }
 
+    /// Member ad-load caps (ad seconds per hour and per session, pods per hour, one
+    /// campaign at most N times per stream), enforced per household or user: a decision
+    /// then returns fewer or shorter ads. Default: uncapped.
+    pub fn ad_load(mut self, policy: AdLoadPolicy) -> Self {
+        self.ad_load = policy;
+        self
+    }
+
+    /// Most ad-load entries tracked at once (about 136 bytes per member, 80 per campaign
+    /// per active stream).
+    pub fn ad_load_max_keys(mut self, keys: usize) -> Self {
+        self.ad_load_max_keys = keys;
+        self
+    }
+
+    /// Per-creative feedback memory: at most `max_keys` (household, campaign) latest
+    /// touches (about 64 bytes each), kept for `ttl` (default 7 days, the default click
+    /// window), to credit conversions to creatives; and a ring of `2^ring_log2`
+    /// recent impressions (8 bytes each, default 2¹⁶) to credit clicks.
+    pub fn creative_feedback(mut self, max_keys: usize, ttl: DurationMs, ring_log2: u32) -> Self {
+        self.touch_max_keys = max_keys;
+        self.touch_ttl = ttl;
+        self.click_ring_log2 = ring_log2;
+        self
+    }
+
     /// Largest state file [`EngineBuilder::load`] accepts, in bytes.
     pub fn state_limit(mut self, bytes: usize) -> Self {
         self.state_limit = bytes;
@@ -190,13 +230,22 @@ impl EngineBuilder {
             AttributionService::new(self.attribution.clone(), self.attribution_queues)
                 .map_err(|e| component("attribution", e))?;
         let frequency = InProcessFrequencyStore::new(self.utc_offset, self.frequency_max_keys);
-        self.assemble(InProcessBudgetStore::new(), frequency, attribution, 1)
+        let ad_load = InProcessAdLoadStore::new(self.ad_load, self.ad_load_max_keys)
+            .map_err(|e| component("pacing", e))?;
+        self.assemble(
+            InProcessBudgetStore::new(),
+            frequency,
+            ad_load,
+            attribution,
+            1,
+        )
     }
 
     fn assemble(
         self,
         budgets: InProcessBudgetStore,
         frequency: InProcessFrequencyStore,
+        ad_load: InProcessAdLoadStore,
         attribution: AttributionService,
         next_impression: u64,
     ) -> Result<Engine, Error> {
@@ -214,6 +263,13 @@ impl EngineBuilder {
             current: ArcSwap::from_pointee(Snapshot::empty()),
             budgets,
             frequency,
+            ad_load,
+            variants: papaya::HashMap::new(),
+            variants_by_number: papaya::HashMap::new(),
+            next_variant: AtomicU32::new(1),
+            rotations: papaya::HashMap::new(),
+            clicks: ClickRing::new(self.click_ring_log2),
+            touches: Touches::new(self.touch_max_keys),
             pacers: papaya::HashMap::new(),
             attribution,
             next_impression: CachePadded::new(AtomicU64::new(next_impression)),
@@ -243,7 +299,46 @@ impl EngineBuilder {
         .map_err(|e| Error::InconsistentState(format!("attribution: {e}")))?;
         let frequency = InProcessFrequencyStore::from_snapshot(&saved.frequency)
             .map_err(|e| Error::InconsistentState(format!("frequency: {e}")))?;
-        let engine = self.assemble(budgets, frequency, attribution, saved.next_impression)?;
+        let ad_load = InProcessAdLoadStore::from_snapshot(&saved.ad_load)
+            .map_err(|e| Error::InconsistentState(format!("ad load: {e}")))?;
+        let engine = self.assemble(
+            budgets,
+            frequency,
+            ad_load,
+            attribution,
+            saved.next_impression,
+        )?;
+        for v in &saved.variants {
+            let stats = engine.variant_stats(v.campaign, v.creative);
+            // Relaxed: nothing runs on this engine yet.
+            stats.impressions.store(v.impressions, Ordering::Relaxed);
+            stats.clicks.store(v.clicks, Ordering::Relaxed);
+            stats
+                .conversions_micro
+                .store(v.conversions_micro, Ordering::Relaxed);
+            stats.value_micros.store(v.value_micros, Ordering::Relaxed);
+            stats.weight.store(v.weight, Ordering::Relaxed);
+        }
+        let numbers: HashMap<(CampaignId, adloop_core::CreativeId), u32> = saved
+            .variants
+            .iter()
+            .map(|v| {
+                (
+                    (v.campaign, v.creative),
+                    engine.variant_stats(v.campaign, v.creative).number,
+                )
+            })
+            .collect();
+        let touches: Vec<(u64, CampaignId, u64)> = saved
+            .touches
+            .iter()
+            .filter_map(|(h, c, creative, secs)| {
+                numbers
+                    .get(&(*c, *creative))
+                    .map(|n| (*h, *c, u64::from(*n) << 32 | u64::from(*secs)))
+            })
+            .collect();
+        engine.touches.restore(&touches);
         for p in &saved.pacers {
             let Some(c) = campaigns.iter().find(|c| c.id == p.campaign) else {
                 return Err(Error::InconsistentState(format!(
@@ -283,7 +378,7 @@ impl EngineBuilder {
 }
 
 const STATE_MAGIC: &[u8; 8] = b"ADLOOPE1";
-const STATE_VERSION: u32 = 1;
+const STATE_VERSION: u32 = 2;
 
 /// Everything [`Engine::save`] writes.
 ///
@@ -299,6 +394,21 @@ struct SavedState {
     frequency: FrequencySnapshot,
     pacers: Vec<SavedPacer>,
     attribution: ServiceState,
+    ad_load: AdLoadSnapshot,
+    variants: Vec<SavedVariant>,
+    /// (household, campaign, creative, seconds since the epoch) of each latest touch.
+    touches: Vec<(u64, CampaignId, adloop_core::CreativeId, u32)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedVariant {
+    campaign: CampaignId,
+    creative: adloop_core::CreativeId,
+    impressions: u64,
+    clicks: u64,
+    conversions_micro: u64,
+    value_micros: i64,
+    weight: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -378,7 +488,7 @@ pub(crate) struct Compiled {
     pub(crate) advertiser: AdvertiserId,
     pub(crate) holdout: f64,
     pub(crate) tier: Tier,
-    pub(crate) creatives: SmallVec<[Creative; 2]>,
+    pub(crate) creatives: Creatives,
     pub(crate) categories: Categories,
     pub(crate) domain: Option<AdvertiserDomain>,
     pub(crate) deals: SmallVec<[DealId; 2]>,
@@ -399,6 +509,10 @@ pub(crate) struct Snapshot {
     pub(crate) index: Index,
     /// Competitive category name → the id the auction separates on.
     pub(crate) category_ids: HashMap<String, u32>,
+    /// Market and language codes of the creatives.
+    pub(crate) codes: Codes,
+    /// Whether any creative lists markets, languages or targeting.
+    pub(crate) any_restricted: bool,
     /// Per campaign slot: whether its budget can still pay for an impression. A hint kept
     /// dense so the decide path never touches an exhausted campaign's ledger; the
     /// reservation stays authoritative (see the module's `# Synchronization`).
@@ -415,6 +529,8 @@ impl Snapshot {
             index: Index::build(std::iter::empty::<(u32, &Expr)>())
                 .unwrap_or_else(|_| unreachable!("an empty index always builds")),
             category_ids: HashMap::new(),
+            codes: Codes::default(),
+            any_restricted: false,
             budget_ok: Box::new([]),
         }
     }
@@ -487,6 +603,17 @@ pub struct Engine {
     pub(crate) current: ArcSwap<Snapshot>,
     pub(crate) budgets: InProcessBudgetStore,
     pub(crate) frequency: InProcessFrequencyStore,
+    /// Member ad load (per household or user).
+    pub(crate) ad_load: InProcessAdLoadStore,
+    /// Per-variant counters by (campaign, creative), surviving publishes.
+    pub(crate) variants: papaya::HashMap<(CampaignId, adloop_core::CreativeId), Arc<VariantStats>>,
+    /// The same counters by variant number (click ring and touch lookups).
+    pub(crate) variants_by_number: papaya::HashMap<u32, Arc<VariantStats>>,
+    pub(crate) next_variant: AtomicU32,
+    /// Rotation state by campaign, surviving publishes.
+    pub(crate) rotations: papaya::HashMap<CampaignId, Arc<RotationState>>,
+    pub(crate) clicks: ClickRing,
+    pub(crate) touches: Touches,
     /// Pacing controllers by campaign, surviving publishes (lock-free map; touched only by
     /// publish, load and save: snapshots hold each campaign's entry directly).
     pub(crate) pacers: papaya::HashMap<CampaignId, Arc<PacerEntry>>,
@@ -544,6 +671,17 @@ impl Engine {
                     + c.targeting.capacity()
                     + c.advertiser_domain.capacity()
                     + c.creatives.capacity() * std::mem::size_of::<Creative>()
+                    + c.creatives
+                        .iter()
+                        .map(|cr| {
+                            cr.targeting.capacity()
+                                + cr.markets
+                                    .iter()
+                                    .chain(&cr.languages)
+                                    .map(|m| m.capacity() + 24)
+                                    .sum::<usize>()
+                        })
+                        .sum::<usize>()
                     + c.deals.capacity() * std::mem::size_of::<DealId>()
                     + c.frequency_caps.capacity() * std::mem::size_of::<FrequencyCap>()
                     + c.categories
@@ -559,7 +697,9 @@ impl Engine {
             campaigns: n,
             index_bytes: snap.index.heap_bytes(),
             compiled_bytes: snap.compiled.capacity() * std::mem::size_of::<Compiled>()
-                + by_id_bytes,
+                + by_id_bytes
+                + snap.codes.heap_bytes(),
+            creative_feedback_bytes: self.clicks.bytes() + self.touches.len() * 64,
             model_bytes,
             // Counters and limits (two cache-padded blocks) plus 32 bytes per slot.
             ledger_bytes: n
@@ -649,6 +789,17 @@ impl Engine {
                     exprs.push(Expr::False);
                 }
             }
+            for (i, cr) in c.creatives.iter().enumerate() {
+                if !cr.targeting.trim().is_empty()
+                    && let Err(e) = adloop_targeting::parse(&cr.targeting)
+                {
+                    errors.push(CampaignError::new(
+                        c.id,
+                        &format!("creatives[{i}].targeting"),
+                        e.to_string(),
+                    ));
+                }
+            }
             let budget = self.budget_config(c);
             if let Err(e) = budget.validate() {
                 errors.push(CampaignError::new(c.id, "budget", e.to_string()));
@@ -678,6 +829,7 @@ impl Engine {
         };
 
         let mut category_ids: HashMap<String, u32> = HashMap::new();
+        let mut codes = Codes::default();
         let mut compiled = Vec::with_capacity(campaigns.len());
         let mut by_id = HashMap::with_capacity(campaigns.len());
         let mut seen = HashSet::with_capacity(campaigns.len());
@@ -714,6 +866,20 @@ impl Engine {
                     )]))
                 })?),
             };
+            let creatives = Creatives::compile(
+                &c.creatives,
+                c.rotation,
+                self.rotation_state(c.id),
+                &mut codes,
+                |creative| self.variant_stats(c.id, creative),
+            )
+            .map_err(|(i, e)| {
+                Error::InvalidCampaigns(CampaignErrors(vec![CampaignError::new(
+                    c.id,
+                    &format!("creatives[{i}].targeting"),
+                    e,
+                )]))
+            })?;
             seen.insert(c.id);
             by_id.insert(c.id, i as u32);
             compiled.push(Compiled {
@@ -726,7 +892,7 @@ impl Engine {
                 flight: c.flight,
                 categories,
                 deals: c.deals.iter().copied().collect(),
-                creatives: c.creatives.iter().copied().collect(),
+                creatives,
                 caps: c.frequency_caps.iter().copied().collect(),
                 pacer,
                 holdout: c.holdout,
@@ -739,6 +905,7 @@ impl Engine {
             .iter()
             .map(|c| AtomicBool::new(Engine::budget_allows(c, self.hint_time(c))))
             .collect();
+        let any_restricted = compiled.iter().any(|c| c.creatives.restricted);
         Ok(Snapshot {
             generation: Generation(0),
             campaigns,
@@ -746,8 +913,77 @@ impl Engine {
             by_id,
             index,
             category_ids,
+            any_restricted,
+            codes,
             budget_ok,
         })
+    }
+
+    /// The surviving counters of one variant, created (with the next number) when new.
+    pub(crate) fn variant_stats(
+        &self,
+        campaign: CampaignId,
+        creative: adloop_core::CreativeId,
+    ) -> Arc<VariantStats> {
+        let map = self.variants.pin();
+        if let Some(v) = map.get(&(campaign, creative)) {
+            return Arc::clone(v);
+        }
+        let v = map.get_or_insert_with((campaign, creative), || {
+            // Relaxed: numbers need only be unique.
+            let number = self.next_variant.fetch_add(1, Ordering::Relaxed);
+            Arc::new(VariantStats::new(number, campaign, creative))
+        });
+        self.variants_by_number
+            .pin()
+            .insert(v.number, Arc::clone(v));
+        Arc::clone(v)
+    }
+
+    fn rotation_state(&self, campaign: CampaignId) -> Arc<RotationState> {
+        Arc::clone(
+            self.rotations
+                .pin()
+                .get_or_insert_with(campaign, Arc::default),
+        )
+    }
+
+    /// Delivery, outcomes and the rotation's current share of each creative variant of
+    /// `campaign` (empty when it is not published). Conversions and value are as of the
+    /// last [`tick`](Self::tick).
+    pub fn creative_report(&self, campaign: CampaignId) -> Vec<CreativeReport> {
+        let snap = self.current.load();
+        snap.get(campaign).map_or_else(Vec::new, |c| {
+            let shares = c.creatives.shares();
+            c.creatives
+                .variants
+                .iter()
+                .zip(shares)
+                .map(|(v, share)| CreativeReport::of(v, c.creatives.rotation, share))
+                .collect()
+        })
+    }
+
+    /// [`creative_report`](Self::creative_report) for every published campaign.
+    pub fn creative_reports(&self) -> Vec<CreativeReport> {
+        let snap = self.current.load();
+        snap.compiled
+            .iter()
+            .flat_map(|c| {
+                let shares = c.creatives.shares();
+                c.creatives
+                    .variants
+                    .iter()
+                    .zip(shares)
+                    .map(|(v, share)| CreativeReport::of(v, c.creatives.rotation, share))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The member ad-load store (what each household or user saw, and the policy).
+    pub fn ad_load(&self) -> &InProcessAdLoadStore {
+        &self.ad_load
     }
 
     /// A fresh controller entry for `c`.
@@ -850,6 +1086,40 @@ impl Engine {
                         .record(who, c.id, c.advertiser, &c.caps, time)
                         .map_err(|e| component("pacing", e))?;
                 }
+                let variant = c
+                    .creatives
+                    .variants
+                    .iter()
+                    .find(|v| v.id == receipt.creative);
+                if let Some(v) = variant {
+                    // Relaxed: a counter (see `creative`'s `# Synchronization`).
+                    v.stats.impressions.fetch_add(1, Ordering::Relaxed);
+                    self.clicks
+                        .remember(receipt.impression.get(), v.stats.number);
+                    if let Some((_, household)) = identity(receipt.user, receipt.household) {
+                        self.touches
+                            .touch(household.get(), c.id, v.stats.number, time);
+                    }
+                }
+                if self.ad_load.policy().is_capped() {
+                    let ad_seconds = variant.map_or(0, |v| v.duration_s);
+                    self.ad_load
+                        .record(
+                            ShownAd {
+                                who: Identities {
+                                    user: receipt.user,
+                                    household: receipt.household,
+                                },
+                                session: receipt.session,
+                                stream: receipt.stream,
+                                campaign: c.id,
+                                ad_seconds,
+                                pod_decided_at: (ad_seconds > 0).then_some(receipt.decided_at),
+                            },
+                            time,
+                        )
+                        .map_err(|e| component("pacing", e))?;
+                }
                 if let Some((user, household)) = identity(receipt.user, receipt.household) {
                     self.attribution
                         .record_impression(Impression {
@@ -867,10 +1137,18 @@ impl Engine {
                 }
                 Ok(())
             }
-            Event::Click { impression, time } => self
-                .attribution
-                .record_click(Click { impression, time })
-                .map_err(|e| component("attribution", e)),
+            Event::Click { impression, time } => {
+                self.attribution
+                    .record_click(Click { impression, time })
+                    .map_err(|e| component("attribution", e))?;
+                if let Some(n) = self.clicks.variant_of(impression.get())
+                    && let Some(v) = self.variants_by_number.pin().get(&n)
+                {
+                    // Relaxed: a counter (see `creative`'s `# Synchronization`).
+                    v.clicks.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            }
             Event::Conversion(conversion) => self
                 .attribution
                 .record_conversion(conversion)
@@ -951,7 +1229,40 @@ impl Engine {
         }
         snap.refresh_budget_hints(now);
         self.frequency.sweep(now);
+        self.ad_load.sweep(now);
         self.attribution.tick(now);
+        self.credit_creatives();
+        for c in &snap.compiled {
+            c.creatives.update_shares(self.config.seed, c.id);
+        }
+        self.touches.sweep(
+            now,
+            (self.config.touch_ttl.as_millis() / 1_000).max(0) as u64,
+        );
+    }
+
+    /// Credits finalized conversions to the creative each household saw last of each
+    /// credited campaign (see `creative`'s module docs).
+    fn credit_creatives(&self) {
+        let mut finalized = Vec::new();
+        self.attribution.drain_attributions(&mut finalized);
+        let numbers = self.variants_by_number.pin();
+        for a in &finalized {
+            if a.outcome != adloop_attribution::Outcome::Attributed {
+                continue;
+            }
+            for credit in &a.credits {
+                let Some(n) = self
+                    .touches
+                    .last(a.conversion.household.get(), credit.campaign)
+                else {
+                    continue;
+                };
+                if let Some(v) = numbers.get(&n) {
+                    v.credit(credit.credit, a.conversion.value);
+                }
+            }
+        }
     }
 
     /// Writes the whole engine state (campaigns, ledgers, pacing, frequency, attribution)
@@ -985,6 +1296,37 @@ impl Engine {
                 })
                 .collect(),
             attribution: self.attribution.export_state(),
+            ad_load: self.ad_load.snapshot(),
+            variants: {
+                let map = self.variants.pin();
+                let mut v: Vec<SavedVariant> = map
+                    .iter()
+                    .map(|((campaign, creative), s)| SavedVariant {
+                        campaign: *campaign,
+                        creative: *creative,
+                        // Relaxed: counters; see `creative`'s `# Synchronization`.
+                        impressions: s.impressions.load(Ordering::Relaxed),
+                        clicks: s.clicks.load(Ordering::Relaxed),
+                        conversions_micro: s.conversions_micro.load(Ordering::Relaxed),
+                        value_micros: s.value_micros.load(Ordering::Relaxed),
+                        weight: s.weight.load(Ordering::Relaxed),
+                    })
+                    .collect();
+                v.sort_by_key(|v| (v.campaign, v.creative));
+                v
+            },
+            touches: {
+                let numbers = self.variants_by_number.pin();
+                self.touches
+                    .entries()
+                    .into_iter()
+                    .filter_map(|(h, c, w)| {
+                        numbers
+                            .get(&((w >> 32) as u32))
+                            .map(|v| (h, c, v.creative, w as u32))
+                    })
+                    .collect()
+            },
         };
         Ok(codec::encode_framed(STATE_MAGIC, STATE_VERSION, &state)?)
     }
@@ -1035,6 +1377,9 @@ pub struct MemoryReport {
     pub model_bytes: usize,
     /// Budget ledgers (counters and reservation slots).
     pub ledger_bytes: usize,
+    /// Per-creative feedback, held once per engine (not in [`total`](Self::total)): the
+    /// click ring and the households' latest touches (about 64 bytes each).
+    pub creative_feedback_bytes: usize,
 }
 
 impl MemoryReport {

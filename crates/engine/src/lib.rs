@@ -38,7 +38,8 @@
 //!     frequency_caps: vec![],
 //!     categories: vec![],
 //!     targeting: targeting.into(),
-//!     creatives: vec![Creative { id: (id * 10).into(), format: Format::Video, duration_s: 30 }],
+//!     creatives: vec![Creative::video(id * 10, 30)],
+//!     rotation: Default::default(),
 //!     holdout: 0.0,
 //! };
 //! engine.publish(vec![
@@ -99,6 +100,7 @@ pub use adloop_targeting as targeting;
 pub mod openrtb;
 
 mod campaign;
+mod creative;
 mod decide;
 mod engine;
 mod error;
@@ -107,9 +109,10 @@ mod request;
 pub use crate::{
     campaign::{
         Bid, Budget, Campaign, Creative, Flight, Format, MAX_CAMPAIGNS, MAX_CATEGORIES,
-        MAX_CREATIVE_SECONDS, MAX_CREATIVES, MAX_DEALS, MAX_FREQUENCY_CAPS, MAX_NAME_LEN,
-        MAX_TARGETING_LEN,
+        MAX_CREATIVE_CODES, MAX_CREATIVE_SECONDS, MAX_CREATIVES, MAX_DEALS, MAX_FREQUENCY_CAPS,
+        MAX_NAME_LEN, MAX_TARGETING_LEN, Rotation, RotationGoal,
     },
+    creative::{CreativeReport, PRIOR_STRENGTH, THOMPSON_DRAWS},
     engine::{
         CampaignSummary, Engine, EngineBuilder, Event, Generation, MemoryReport, SpendReport,
     },

@@ -41,6 +41,12 @@ pub struct AdRequest {
     pub blocked_domains: Vec<String>,
     /// When true, the decision carries a [`Trace`] of every campaign's fate.
     pub trace: bool,
+    /// The viewing session, when the player knows it (member ad-load caps per session;
+    /// without one, a session is viewing without long gaps).
+    pub session: Option<u64>,
+    /// The stream being watched (an episode, a film, a live event), for the per-stream
+    /// campaign cap.
+    pub stream: Option<u64>,
 }
 
 /// The slots a request asks to fill.
@@ -184,6 +190,12 @@ pub struct Receipt {
     pub decided_at: Timestamp,
     /// The ledger reservation: validated when the impression is recorded.
     pub reservation: Reservation,
+    /// The request's viewing session (member ad load).
+    #[serde(default)]
+    pub session: Option<u64>,
+    /// The request's stream (member ad load).
+    #[serde(default)]
+    pub stream: Option<u64>,
 }
 
 /// Why a campaign did or did not fill, in delivery-funnel order.
@@ -201,7 +213,8 @@ pub enum Fate {
     NotInDeal,
     /// No creative fits the opportunity's format or duration.
     NoFittingCreative,
-    /// A frequency cap is reached for this viewer.
+    /// A frequency cap is reached for this viewer (including the member ad-load policy's
+    /// per-stream campaign cap).
     FrequencyCapped,
     /// The pacing controller skipped this opportunity.
     PacedOut,
@@ -238,6 +251,9 @@ pub enum Fate {
     InvalidRequest,
     /// It won a slot.
     Won,
+    /// The member's ad load is used up (ad seconds this hour or session, or pods this
+    /// hour): nothing is shown.
+    AdLoadCapped,
 }
 
 impl Fate {

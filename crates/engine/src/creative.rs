@@ -1,0 +1,884 @@
+//! Creative decisioning: which variant of a campaign fits this request and slot, which of
+//! those to show (rotation), and what each variant delivered.
+//!
+//! # Eligibility
+//! A variant ([`Creative`]) fits when its format is the slot's, its duration fits the slot
+//! (at most the slot's — possibly ad-load-shortened — length and one of its required
+//! durations), the request's `geo.country` is one of its markets and its
+//! `content.language` one of its languages (an empty list allows all), and its optional
+//! targeting expression is true for the request. Markets and languages are dictionary
+//! encoded at publish, so the decide path compares small integers; the request's country
+//! and language are encoded once per decision.
+//!
+//! # Rotation
+//! Among the fitting variants, [`Rotation`] chooses with one seeded draw per (request,
+//! campaign): `even` uniformly, `weighted` by each creative's weight, `sequential` the
+//! household's next variant of the storyline (the one after the last it saw, in list
+//! order), `optimized` by the bandit's shares. The optimized shares are Thompson
+//! sampling in batch form (randomized probability matching): at each tick, for every
+//! optimized campaign whose counts moved, [`THOMPSON_DRAWS`] joint draws from the
+//! variants' Beta posteriors estimate each variant's probability of being the best, and
+//! the share is `(1 − floor) · P(best) + floor / n`. Choosing a variant with probability
+//! `P(best)` is exactly what per-request Thompson sampling does in expectation, at the
+//! cost of a weighted draw over integers on the decide path instead of one Beta sample
+//! per variant (two gamma samples each: about 1 µs for 20 variants). Posteriors use an
+//! empirical-Bayes prior centred on the campaign's pooled rate (strength
+//! [`PRIOR_STRENGTH`]). Successes are clicks (`ctr` goal) or attributed conversions
+//! (`cvr`), per impression.
+//!
+//! # Feedback per variant
+//! Impressions are counted on record. A click names its impression: a ring of recent
+//! impressions (`impression id → variant`, one word per slot) finds its variant. A
+//! conversion's credits name campaigns; within a campaign the credit goes to the variant
+//! of the household's latest touch of that campaign, kept in a bounded map swept after
+//! its time-to-live. Both are approximations documented in `docs/engine.md`: a click
+//! older than the ring's horizon, or a conversion after the touch's time-to-live, counts
+//! for the campaign but for no variant.
+//!
+//! # Synchronization
+//! Every atomic here is a self-contained counter or value; nothing is published through
+//! one, so all are `Relaxed`:
+//! - `VariantStats::{impressions, clicks, conversions_micro, value_micros}`: `fetch_add`
+//!   on record and tick, loads for reports and the bandit;
+//! - `VariantStats::weight`: the bandit's share in units of 2⁻²⁴, stored by tick, loaded by
+//!   decide. A decision racing a tick may mix old and new weights of one campaign: each is
+//!   a valid weight, so the draw is still over eligible variants only;
+//! - `RotationState::computed_at`: the campaign's impression total when shares were last
+//!   computed (tick only);
+//! - the click ring's words, `impression tag (32) | variant number (32)`, one `store` per
+//!   impression and one `load` per click, so a slot is never read half-written;
+//! - the touch map's words, `variant number (32) | seconds since the epoch (32)`.
+
+use crate::campaign::{Creative, Format, Rotation, RotationGoal};
+use crate::decide::mix64;
+use adloop_core::{CampaignId, CreativeId, Money, Timestamp};
+use adloop_targeting::{Expr, Request};
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use smallvec::SmallVec;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+/// Joint posterior draws per tick to estimate each variant's probability of being best.
+pub const THOMPSON_DRAWS: u32 = 512;
+/// Strength (pseudo-impressions) of the prior centred on the campaign's pooled rate.
+pub const PRIOR_STRENGTH: f64 = 10.0;
+/// One share in the weights the decide path draws from.
+const SHARE_ONE: f64 = (1u32 << 24) as f64;
+
+/// A variant's delivery and outcomes, shared by every snapshot that holds it (keyed by
+/// campaign and creative id, so a publish keeps its counts).
+#[derive(Debug)]
+pub(crate) struct VariantStats {
+    /// Dense number (from 1) naming the variant in the click ring and the touch map.
+    pub(crate) number: u32,
+    pub(crate) campaign: CampaignId,
+    pub(crate) creative: CreativeId,
+    pub(crate) impressions: AtomicU64,
+    pub(crate) clicks: AtomicU64,
+    /// Attributed conversions × 10⁶ (credits are fractional).
+    pub(crate) conversions_micro: AtomicU64,
+    pub(crate) value_micros: AtomicI64,
+    /// The bandit's share × 2²⁴ (0 before the first computation).
+    pub(crate) weight: AtomicU32,
+}
+
+impl VariantStats {
+    pub(crate) fn new(number: u32, campaign: CampaignId, creative: CreativeId) -> Self {
+        VariantStats {
+            number,
+            campaign,
+            creative,
+            impressions: AtomicU64::new(0),
+            clicks: AtomicU64::new(0),
+            conversions_micro: AtomicU64::new(0),
+            value_micros: AtomicI64::new(0),
+            weight: AtomicU32::new(0),
+        }
+    }
+
+    fn successes(&self, goal: RotationGoal) -> f64 {
+        // Relaxed: counters (module docs).
+        match goal {
+            RotationGoal::Ctr => self.clicks.load(Ordering::Relaxed) as f64,
+            RotationGoal::Cvr => self.conversions_micro.load(Ordering::Relaxed) as f64 / 1e6,
+        }
+    }
+
+    /// Credits `credit` of a conversion worth `value` to this variant.
+    pub(crate) fn credit(&self, credit: f64, value: Option<Money>) {
+        let credit = credit.clamp(0.0, 1.0);
+        // Relaxed: counters (module docs).
+        self.conversions_micro
+            .fetch_add((credit * 1e6).round() as u64, Ordering::Relaxed);
+        if let Some(v) = value {
+            // The one place a conversion value is split by a fractional credit: rounded
+            // to the nearest micro.
+            let share = (v.micros() as f64 * credit).round() as i64;
+            self.value_micros.fetch_add(share, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Campaign-level rotation state that survives publishes.
+#[derive(Debug, Default)]
+pub(crate) struct RotationState {
+    computed_at: AtomicU64,
+}
+
+/// A creative compiled for the decide path.
+#[derive(Debug)]
+pub(crate) struct Variant {
+    pub(crate) id: CreativeId,
+    pub(crate) format: Format,
+    pub(crate) duration_s: u32,
+    weight: u32,
+    markets: SmallVec<[u16; 4]>,
+    languages: SmallVec<[u16; 2]>,
+    targeting: Option<Box<Expr>>,
+    pub(crate) stats: Arc<VariantStats>,
+}
+
+/// The slot a creative must fit: format, longest duration, required durations.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot<'a> {
+    pub(crate) format: Format,
+    /// Longest video that fits (`u32::MAX`: no limit).
+    pub(crate) max_s: u32,
+    pub(crate) required: &'a [u32],
+}
+
+/// The request's market and language as dictionary codes (`u16::MAX`: absent or unknown).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Facts {
+    pub(crate) country: u16,
+    pub(crate) language: u16,
+}
+
+impl Facts {
+    pub(crate) const NONE: Facts = Facts {
+        country: u16::MAX,
+        language: u16::MAX,
+    };
+}
+
+/// Market and language codes of one snapshot (countries upper-case, languages lower-case).
+#[derive(Debug, Default)]
+pub(crate) struct Codes {
+    map: HashMap<String, u16>,
+}
+
+/// Longest market or language code accepted.
+pub(crate) const MAX_CODE_LEN: usize = 16;
+
+impl Codes {
+    fn intern(&mut self, code: &str) -> u16 {
+        let next = self.map.len().min(u16::MAX as usize - 1) as u16;
+        *self.map.entry(code.to_owned()).or_insert(next)
+    }
+
+    /// Encodes a request's value without allocating (`u16::MAX` when unknown).
+    fn lookup(&self, value: &str, upper: bool) -> u16 {
+        let mut buf = [0u8; MAX_CODE_LEN];
+        if value.len() > MAX_CODE_LEN {
+            return u16::MAX;
+        }
+        for (b, c) in buf.iter_mut().zip(value.bytes()) {
+            *b = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+        }
+        std::str::from_utf8(&buf[..value.len()])
+            .ok()
+            .and_then(|s| self.map.get(s))
+            .copied()
+            .unwrap_or(u16::MAX)
+    }
+
+    pub(crate) fn facts(&self, attributes: &Request) -> Facts {
+        let first = |name: &str| {
+            attributes.values(name).find_map(|v| match v {
+                adloop_targeting::ValueRef::Str(s) => Some(s),
+                _ => None,
+            })
+        };
+        Facts {
+            country: first("geo.country").map_or(u16::MAX, |c| self.lookup(c, true)),
+            language: first("content.language").map_or(u16::MAX, |l| self.lookup(l, false)),
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.map.capacity() * (std::mem::size_of::<(String, u16)>() + 1)
+            + self.map.keys().map(String::capacity).sum::<usize>()
+    }
+}
+
+/// A campaign's variants and rotation, as the decide path reads them.
+#[derive(Debug)]
+pub(crate) struct Creatives {
+    pub(crate) variants: Box<[Variant]>,
+    pub(crate) rotation: Rotation,
+    /// Whether any variant has markets, languages or targeting (else the request's facts
+    /// are not needed).
+    pub(crate) restricted: bool,
+    pub(crate) state: Arc<RotationState>,
+}
+
+impl Creatives {
+    /// Compiles `creatives`; `stats` finds (or creates) each variant's surviving counters.
+    pub(crate) fn compile(
+        creatives: &[Creative],
+        rotation: Rotation,
+        state: Arc<RotationState>,
+        codes: &mut Codes,
+        mut stats: impl FnMut(CreativeId) -> Arc<VariantStats>,
+    ) -> Result<Creatives, (usize, String)> {
+        let mut variants = Vec::with_capacity(creatives.len());
+        let mut restricted = false;
+        for (i, c) in creatives.iter().enumerate() {
+            let targeting = if c.targeting.trim().is_empty() {
+                None
+            } else {
+                let e = adloop_targeting::parse(&c.targeting).map_err(|e| (i, e.to_string()))?;
+                Some(Box::new(e))
+            };
+            restricted |= !c.markets.is_empty() || !c.languages.is_empty() || targeting.is_some();
+            variants.push(Variant {
+                id: c.id,
+                format: c.format,
+                duration_s: c.duration_s,
+                weight: c.weight,
+                markets: c
+                    .markets
+                    .iter()
+                    .map(|m| codes.intern(&m.to_ascii_uppercase()))
+                    .collect(),
+                languages: c
+                    .languages
+                    .iter()
+                    .map(|l| codes.intern(&l.to_ascii_lowercase()))
+                    .collect(),
+                targeting,
+                stats: stats(c.id),
+            });
+        }
+        Ok(Creatives {
+            variants: variants.into_boxed_slice(),
+            rotation,
+            restricted,
+            state,
+        })
+    }
+
+    /// Whether variant `v` fits the slot and the request.
+    #[inline]
+    fn fits(v: &Variant, slot: &Slot<'_>, facts: Facts, attributes: &Request) -> bool {
+        v.format == slot.format
+            && (v.format == Format::Display
+                || (v.duration_s <= slot.max_s
+                    && (slot.required.is_empty() || slot.required.contains(&v.duration_s))))
+            && (v.markets.is_empty() || v.markets.contains(&facts.country))
+            && (v.languages.is_empty() || v.languages.contains(&facts.language))
+            && v.targeting.as_ref().is_none_or(|e| e.matches(attributes))
+    }
+
+    /// Chooses the variant to show, or `None` when none fits.
+    ///
+    /// `draw` is the decision's seeded random word for this campaign; `last_shown` is the
+    /// variant number the household saw last (sequential rotation only).
+    #[inline]
+    pub(crate) fn choose(
+        &self,
+        slot: &Slot<'_>,
+        facts: Facts,
+        attributes: &Request,
+        draw: u64,
+        last_shown: Option<u32>,
+    ) -> Option<&Variant> {
+        let mut eligible: SmallVec<[(u16, u32); 32]> = SmallVec::new();
+        let mut total = 0u64;
+        for (i, v) in self.variants.iter().enumerate() {
+            if !Self::fits(v, slot, facts, attributes) {
+                continue;
+            }
+            let w = match self.rotation {
+                Rotation::Even | Rotation::Sequential => 1,
+                Rotation::Weighted => v.weight,
+                // Relaxed: a share written by tick (module docs).
+                Rotation::Optimized { .. } => v.stats.weight.load(Ordering::Relaxed),
+            };
+            total += u64::from(w);
+            eligible.push((i as u16, w));
+        }
+        let pick = match (eligible.len(), self.rotation) {
+            (0, _) => return None,
+            (1, _) => eligible[0].0,
+            (_, Rotation::Sequential) => {
+                let next = last_shown
+                    .and_then(|n| self.variants.iter().position(|v| v.stats.number == n))
+                    .map_or(0, |i| i + 1);
+                eligible
+                    .iter()
+                    .find(|(i, _)| usize::from(*i) >= next)
+                    .unwrap_or(&eligible[0])
+                    .0
+            }
+            // No weight yet (before the first tick, or all weights zero): uniform.
+            (n, _) if total == 0 => eligible[((u128::from(draw) * n as u128) >> 64) as usize].0,
+            _ => {
+                let mut target = ((u128::from(draw) * u128::from(total)) >> 64) as u64;
+                let mut chosen = eligible[eligible.len() - 1].0;
+                for &(i, w) in &eligible {
+                    if target < u64::from(w) {
+                        chosen = i;
+                        break;
+                    }
+                    target -= u64::from(w);
+                }
+                chosen
+            }
+        };
+        self.variants.get(usize::from(pick))
+    }
+
+    /// The share each variant is expected to get among all variants (for reports).
+    pub(crate) fn shares(&self) -> Vec<f64> {
+        let n = self.variants.len().max(1) as f64;
+        match self.rotation {
+            Rotation::Even | Rotation::Sequential => vec![1.0 / n; self.variants.len()],
+            Rotation::Weighted => {
+                let total: f64 = self.variants.iter().map(|v| f64::from(v.weight)).sum();
+                self.variants
+                    .iter()
+                    .map(|v| {
+                        if total > 0.0 {
+                            f64::from(v.weight) / total
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect()
+            }
+            Rotation::Optimized { .. } => {
+                // Relaxed: shares written by tick (module docs).
+                let w: Vec<f64> = self
+                    .variants
+                    .iter()
+                    .map(|v| f64::from(v.stats.weight.load(Ordering::Relaxed)))
+                    .collect();
+                let total: f64 = w.iter().sum();
+                if total > 0.0 {
+                    w.iter().map(|x| x / total).collect()
+                } else {
+                    vec![1.0 / n; self.variants.len()]
+                }
+            }
+        }
+    }
+
+    /// Recomputes the optimized shares when the campaign's counts moved since the last
+    /// computation; seeded by `seed`, the campaign and its counts, so a replay gives the
+    /// same shares.
+    pub(crate) fn update_shares(&self, seed: u64, campaign: CampaignId) {
+        let Rotation::Optimized { goal, exploration } = self.rotation else {
+            return;
+        };
+        let n = self.variants.len();
+        // Relaxed: counters (module docs).
+        let trials: Vec<f64> = self
+            .variants
+            .iter()
+            .map(|v| v.stats.impressions.load(Ordering::Relaxed) as f64)
+            .collect();
+        let successes: Vec<f64> = self
+            .variants
+            .iter()
+            .zip(&trials)
+            .map(|(v, t)| v.stats.successes(goal).min(*t))
+            .collect();
+        let fingerprint = trials.iter().sum::<f64>() as u64
+            ^ (successes.iter().sum::<f64>() as u64).rotate_left(32);
+        let fingerprint = fingerprint.wrapping_add(1);
+        // Relaxed: tick-only bookkeeping (module docs).
+        if self.state.computed_at.swap(fingerprint, Ordering::Relaxed) == fingerprint
+            && self
+                .variants
+                .iter()
+                .any(|v| v.stats.weight.load(Ordering::Relaxed) > 0)
+        {
+            return;
+        }
+        let p_best = thompson_p_best(
+            &successes,
+            &trials,
+            mix64(seed ^ mix64(campaign.get()) ^ fingerprint),
+        );
+        let floor = exploration.clamp(0.0, 1.0);
+        for (v, p) in self.variants.iter().zip(p_best) {
+            let share = (1.0 - floor) * p + floor / n as f64;
+            // Relaxed: a share read by decide (module docs).
+            v.stats
+                .weight
+                .store((share * SHARE_ONE).round() as u32, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Each arm's probability of having the highest rate under its Beta posterior, estimated
+/// from [`THOMPSON_DRAWS`] joint draws (empirical-Bayes prior at the pooled rate).
+pub(crate) fn thompson_p_best(successes: &[f64], trials: &[f64], seed: u64) -> Vec<f64> {
+    let n = successes.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let pooled = (successes.iter().sum::<f64>() + 1.0) / (trials.iter().sum::<f64>() + 2.0);
+    let (a0, b0) = (pooled * PRIOR_STRENGTH, (1.0 - pooled) * PRIOR_STRENGTH);
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut wins = vec![0u32; n];
+    for _ in 0..THOMPSON_DRAWS {
+        let mut best = (f64::NEG_INFINITY, 0);
+        for i in 0..n {
+            let x = sample_beta(
+                &mut rng,
+                a0 + successes[i],
+                b0 + (trials[i] - successes[i]).max(0.0),
+            );
+            if x > best.0 {
+                best = (x, i);
+            }
+        }
+        wins[best.1] += 1;
+    }
+    wins.iter()
+        .map(|w| f64::from(*w) / f64::from(THOMPSON_DRAWS))
+        .collect()
+}
+
+fn sample_normal(rng: &mut SmallRng) -> f64 {
+    // Box–Muller; u1 in (0, 1] so the logarithm is finite.
+    let u1: f64 = 1.0 - rng.random::<f64>();
+    let u2: f64 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// Gamma(shape, 1) by Marsaglia and Tsang (2000); shapes below 1 by the boost
+/// `Gamma(a + 1) · U^(1/a)`.
+fn sample_gamma(rng: &mut SmallRng, shape: f64) -> f64 {
+    if shape < 1.0 {
+        let u: f64 = 1.0 - rng.random::<f64>();
+        return sample_gamma(rng, shape + 1.0) * u.powf(1.0 / shape);
+    }
+    let d = shape - 1.0 / 3.0;
+    let c = 1.0 / (9.0 * d).sqrt();
+    loop {
+        let x = sample_normal(rng);
+        let v = 1.0 + c * x;
+        if v <= 0.0 {
+            continue;
+        }
+        let v = v * v * v;
+        let u: f64 = 1.0 - rng.random::<f64>();
+        if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+            return d * v;
+        }
+    }
+}
+
+/// Beta(a, b) as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b).
+pub(crate) fn sample_beta(rng: &mut SmallRng, a: f64, b: f64) -> f64 {
+    let x = sample_gamma(rng, a.max(1e-6));
+    let y = sample_gamma(rng, b.max(1e-6));
+    if x + y > 0.0 { x / (x + y) } else { 0.5 }
+}
+
+/// Recent impressions' variants, for crediting clicks (see the module docs).
+#[derive(Debug)]
+pub(crate) struct ClickRing {
+    slots: Box<[AtomicU64]>,
+    shift: u32,
+}
+
+impl ClickRing {
+    pub(crate) fn new(slots_log2: u32) -> Self {
+        let slots_log2 = slots_log2.clamp(4, 30);
+        ClickRing {
+            slots: (0..1usize << slots_log2)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            shift: slots_log2,
+        }
+    }
+
+    fn place(&self, impression: u64) -> (usize, u64) {
+        let index = (impression & ((1 << self.shift) - 1)) as usize;
+        let tag = (impression >> self.shift) & 0xffff_ffff;
+        (index, tag)
+    }
+
+    pub(crate) fn remember(&self, impression: u64, variant: u32) {
+        let (i, tag) = self.place(impression);
+        // Relaxed: a self-contained word (module docs).
+        self.slots[i].store(tag << 32 | u64::from(variant), Ordering::Relaxed);
+    }
+
+    pub(crate) fn variant_of(&self, impression: u64) -> Option<u32> {
+        let (i, tag) = self.place(impression);
+        // Relaxed: a self-contained word (module docs).
+        let w = self.slots[i].load(Ordering::Relaxed);
+        (w >> 32 == tag && w as u32 != 0).then_some(w as u32)
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.slots.len() * 8
+    }
+}
+
+/// The latest variant each household saw of each campaign (bounded, swept by age).
+#[derive(Debug)]
+pub(crate) struct Touches {
+    map: papaya::HashMap<(u64, CampaignId), AtomicU64>,
+    max_keys: usize,
+}
+
+impl Touches {
+    pub(crate) fn new(max_keys: usize) -> Self {
+        Touches {
+            map: papaya::HashMap::builder()
+                .resize_mode(papaya::ResizeMode::Blocking)
+                .build(),
+            max_keys,
+        }
+    }
+
+    fn secs(now: Timestamp) -> u64 {
+        (now.as_millis().max(0) / 1_000).min(i64::from(u32::MAX)) as u64
+    }
+
+    /// Remembers that `household` saw `variant` of `campaign` at `now`; a full map keeps
+    /// the households it knows and skips new ones.
+    pub(crate) fn touch(&self, household: u64, campaign: CampaignId, variant: u32, now: Timestamp) {
+        let map = self.map.pin();
+        let word = u64::from(variant) << 32 | Self::secs(now);
+        match map.get(&(household, campaign)) {
+            // Relaxed: a self-contained word (module docs).
+            Some(w) => w.store(word, Ordering::Relaxed),
+            None if map.len() < self.max_keys => {
+                map.get_or_insert_with((household, campaign), || AtomicU64::new(word))
+                    .store(word, Ordering::Relaxed);
+            }
+            None => {}
+        }
+    }
+
+    pub(crate) fn last(&self, household: u64, campaign: CampaignId) -> Option<u32> {
+        let map = self.map.pin();
+        // Relaxed: a self-contained word (module docs).
+        map.get(&(household, campaign))
+            .map(|w| (w.load(Ordering::Relaxed) >> 32) as u32)
+            .filter(|n| *n != 0)
+    }
+
+    /// Forgets touches older than `ttl_s` seconds before `now`.
+    pub(crate) fn sweep(&self, now: Timestamp, ttl_s: u64) -> usize {
+        let before = self.map.len();
+        let from = Self::secs(now).saturating_sub(ttl_s);
+        // Relaxed: self-contained words (module docs).
+        self.map
+            .pin()
+            .retain(|_, w| w.load(Ordering::Relaxed) & 0xffff_ffff >= from);
+        before.saturating_sub(self.map.len())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(crate) fn entries(&self) -> Vec<(u64, CampaignId, u64)> {
+        let map = self.map.pin();
+        // Relaxed: self-contained words (module docs).
+        let mut v: Vec<_> = map
+            .iter()
+            .map(|((h, c), w)| (*h, *c, w.load(Ordering::Relaxed)))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    pub(crate) fn restore(&self, entries: &[(u64, CampaignId, u64)]) {
+        let map = self.map.pin();
+        for (h, c, w) in entries.iter().take(self.max_keys) {
+            map.insert((*h, *c), AtomicU64::new(*w));
+        }
+    }
+}
+
+/// One creative variant's delivery, outcomes and current share (see
+/// [`Engine::creative_report`](crate::Engine::creative_report)).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct CreativeReport {
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// The variant.
+    pub creative: CreativeId,
+    /// The campaign's rotation mode.
+    pub rotation: Rotation,
+    /// Impressions recorded.
+    pub impressions: u64,
+    /// Clicks recorded on those impressions (found through the click ring).
+    pub clicks: u64,
+    /// Conversions credited to the variant under the attribution model (fractional).
+    pub conversions: f64,
+    /// Conversion value credited to the variant.
+    pub attributed_value: Money,
+    /// The share of the campaign's traffic the rotation now gives this variant when every
+    /// variant fits (for `optimized`, the bandit's current share including the floor).
+    pub share: f64,
+}
+
+impl CreativeReport {
+    pub(crate) fn of(v: &Variant, rotation: Rotation, share: f64) -> Self {
+        let s = &v.stats;
+        // Relaxed: counters (module docs).
+        CreativeReport {
+            campaign: s.campaign,
+            creative: s.creative,
+            rotation,
+            impressions: s.impressions.load(Ordering::Relaxed),
+            clicks: s.clicks.load(Ordering::Relaxed),
+            conversions: s.conversions_micro.load(Ordering::Relaxed) as f64 / 1e6,
+            attributed_value: Money::from_micros(s.value_micros.load(Ordering::Relaxed)),
+            share,
+        }
+    }
+
+    /// Click-through rate per impression (0 without impressions).
+    pub fn ctr(&self) -> f64 {
+        self.clicks as f64 / self.impressions.max(1) as f64
+    }
+
+    /// Conversions per impression (0 without impressions).
+    pub fn cvr(&self) -> f64 {
+        self.conversions / self.impressions.max(1) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(creatives: &[Creative], rotation: Rotation) -> (Creatives, Codes) {
+        let mut codes = Codes::default();
+        let mut n = 0;
+        let c = Creatives::compile(creatives, rotation, Arc::default(), &mut codes, |id| {
+            n += 1;
+            Arc::new(VariantStats::new(n, CampaignId::new(1), id))
+        })
+        .unwrap();
+        (c, codes)
+    }
+
+    const VIDEO: Slot<'static> = Slot {
+        format: Format::Video,
+        max_s: u32::MAX,
+        required: &[],
+    };
+
+    fn request(country: &str, language: &str) -> Request {
+        let mut r = Request::new();
+        r.push_str("geo.country", country);
+        r.push_str("content.language", language);
+        r
+    }
+
+    #[test]
+    fn markets_languages_targeting_format_and_length() {
+        let all = [
+            Creative::video(1, 30)
+                .markets(["us", "CA"])
+                .languages(["en"]),
+            Creative::video(2, 30).markets(["DE"]).languages(["de"]),
+            Creative::video(3, 15).targeting("device.type = 3"),
+            Creative::display(4),
+        ];
+        let (c, codes) = set(&all, Rotation::Even);
+        let fits = |r: &Request, slot: &Slot<'_>| -> Vec<u64> {
+            let f = codes.facts(r);
+            c.variants
+                .iter()
+                .filter(|v| Creatives::fits(v, slot, f, r))
+                .map(|v| v.id.get())
+                .collect()
+        };
+        let us = request("US", "EN");
+        assert_eq!(fits(&us, &VIDEO), vec![1]);
+        assert_eq!(fits(&request("de", "de"), &VIDEO), vec![2]);
+        assert_eq!(fits(&request("FR", "fr"), &VIDEO), Vec::<u64>::new());
+        let mut tv = request("FR", "fr");
+        tv.push_int("device.type", 3);
+        assert_eq!(fits(&tv, &VIDEO), vec![3]);
+        // Shortened by the slot (or the member's ad load): only the 15-second cut fits.
+        let mut tv_us = us.clone();
+        tv_us.push_int("device.type", 3);
+        assert_eq!(fits(&tv_us, &VIDEO), vec![1, 3]);
+        assert_eq!(fits(&tv_us, &Slot { max_s: 20, ..VIDEO }), vec![3]);
+        assert_eq!(
+            fits(
+                &tv_us,
+                &Slot {
+                    required: &[30],
+                    ..VIDEO
+                }
+            ),
+            vec![1]
+        );
+        let banner = Slot {
+            format: Format::Display,
+            ..VIDEO
+        };
+        assert_eq!(fits(&us, &banner), vec![4]);
+        // A request without a country fits no market-restricted creative.
+        assert_eq!(fits(&Request::new(), &VIDEO), Vec::<u64>::new());
+    }
+
+    fn counts(c: &Creatives, r: &Request, draws: u64, last: Option<u32>) -> Vec<u64> {
+        let mut n = vec![0u64; c.variants.len()];
+        for d in 0..draws {
+            let v = c.choose(&VIDEO, Facts::NONE, r, mix64(d), last).unwrap();
+            n[c.variants.iter().position(|x| x.id == v.id).unwrap()] += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn even_weighted_and_sequential_rotation() {
+        let r = Request::new();
+        let all: Vec<Creative> = (1..=4)
+            .map(|i| Creative::video(i, 15).weight(i as u32))
+            .collect();
+        let (even, _) = set(&all, Rotation::Even);
+        for n in counts(&even, &r, 40_000, None) {
+            assert!((9_000..11_000).contains(&n), "{n}");
+        }
+        let (weighted, _) = set(&all, Rotation::Weighted);
+        let n = counts(&weighted, &r, 40_000, None);
+        for (i, n) in n.iter().enumerate() {
+            let expected = 40_000.0 * (i + 1) as f64 / 10.0;
+            assert!((*n as f64 - expected).abs() < 0.06 * expected, "{i}: {n}");
+        }
+        let (story, _) = set(&all, Rotation::Sequential);
+        let next = |last: Option<u32>| {
+            story
+                .choose(&VIDEO, Facts::NONE, &r, 7, last)
+                .unwrap()
+                .id
+                .get()
+        };
+        assert_eq!(next(None), 1);
+        assert_eq!(next(Some(1)), 2);
+        assert_eq!(next(Some(3)), 4);
+        assert_eq!(next(Some(4)), 1); // the storyline starts over
+        // A variant that does not fit is skipped, in order.
+        let slot = Slot {
+            required: &[30],
+            ..VIDEO
+        };
+        let mixed = [
+            Creative::video(1, 15),
+            Creative::video(2, 30),
+            Creative::video(3, 30),
+        ];
+        let (story, _) = set(&mixed, Rotation::Sequential);
+        assert_eq!(
+            story
+                .choose(&slot, Facts::NONE, &r, 0, Some(1))
+                .unwrap()
+                .id
+                .get(),
+            2
+        );
+        assert_eq!(
+            story
+                .choose(&slot, Facts::NONE, &r, 0, Some(3))
+                .unwrap()
+                .id
+                .get(),
+            2
+        );
+    }
+
+    #[test]
+    fn optimized_shares_follow_the_posterior_with_a_floor() {
+        let all: Vec<Creative> = (1..=3).map(|i| Creative::video(i, 15)).collect();
+        let rotation = Rotation::Optimized {
+            goal: RotationGoal::Cvr,
+            exploration: 0.3,
+        };
+        let (c, _) = set(&all, rotation);
+        // Before any feedback: uniform.
+        let n = counts(&c, &Request::new(), 3_000, None);
+        assert!(n.iter().all(|n| (800..1_200).contains(n)), "{n:?}");
+        for (v, conv) in c.variants.iter().zip([10.0, 40.0, 10.0]) {
+            v.stats.impressions.store(2_000, Ordering::Relaxed);
+            v.stats.credit(1.0, None);
+            v.stats
+                .conversions_micro
+                .store((conv * 1e6) as u64, Ordering::Relaxed);
+        }
+        c.update_shares(1, CampaignId::new(1));
+        let shares = c.shares();
+        assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-6);
+        // The clear winner gets everything but the floor; the others keep floor / n.
+        assert!(shares[1] > 0.75, "{shares:?}");
+        assert!(shares[0] >= 0.099 && shares[2] >= 0.099, "{shares:?}");
+        let n = counts(&c, &Request::new(), 10_000, None);
+        assert!(n[1] > 7_000, "{n:?}");
+        // Deterministic: the same counts give the same shares.
+        let again = c.shares();
+        c.state.computed_at.store(0, Ordering::Relaxed);
+        c.update_shares(1, CampaignId::new(1));
+        assert_eq!(c.shares(), again);
+    }
+
+    #[test]
+    fn beta_samples_have_the_right_mean() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        for (a, b) in [(2.0, 8.0), (0.5, 0.5), (30.0, 3_000.0)] {
+            let mean = (0..20_000)
+                .map(|_| sample_beta(&mut rng, a, b))
+                .sum::<f64>()
+                / 20_000.0;
+            let expected = a / (a + b);
+            assert!(
+                (mean - expected).abs() < 0.02 * expected.max(0.05),
+                "{a} {b}: {mean}"
+            );
+        }
+    }
+
+    #[test]
+    fn click_ring_and_touches() {
+        let ring = ClickRing::new(4);
+        ring.remember(5, 9);
+        assert_eq!(ring.variant_of(5), Some(9));
+        assert_eq!(ring.variant_of(21), None); // same slot, other impression
+        ring.remember(21, 3);
+        assert_eq!(ring.variant_of(5), None); // overwritten: beyond the horizon
+        let t = Touches::new(2);
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        t.touch(1, CampaignId::new(1), 4, now);
+        t.touch(1, CampaignId::new(1), 5, now);
+        t.touch(2, CampaignId::new(1), 6, now);
+        t.touch(3, CampaignId::new(1), 7, now); // full: skipped
+        assert_eq!(t.last(1, CampaignId::new(1)), Some(5));
+        assert_eq!(t.last(3, CampaignId::new(1)), None);
+        assert_eq!(
+            t.sweep(now + adloop_core::DurationMs::from_secs(100), 50),
+            2
+        );
+    }
+}
