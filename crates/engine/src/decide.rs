@@ -286,6 +286,7 @@ impl Engine {
                             reservation,
                             session: req.session,
                             stream: req.stream,
+                            pod: 0,
                         },
                     }),
                     Err(e) => {
@@ -320,8 +321,13 @@ impl Engine {
                 s.fates.extend_from_slice(&s.dropped);
             }
         }
+        let mut pod = 0;
         for p in &mut out.placements {
             p.receipt.impression = self.next_impression();
+            if pod == 0 {
+                pod = p.receipt.impression.get();
+            }
+            p.receipt.pod = pod;
         }
         if req.trace {
             for p in s.outcome.placements() {

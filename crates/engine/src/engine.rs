@@ -1114,7 +1114,7 @@ impl Engine {
                                 stream: receipt.stream,
                                 campaign: c.id,
                                 ad_seconds,
-                                pod_decided_at: (ad_seconds > 0).then_some(receipt.decided_at),
+                                pod: (ad_seconds > 0).then_some(receipt.pod.max(1)),
                             },
                             time,
                         )

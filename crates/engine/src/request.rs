@@ -196,6 +196,9 @@ pub struct Receipt {
     /// The request's stream (member ad load).
     #[serde(default)]
     pub stream: Option<u64>,
+    /// The first impression number of the decision: ads sharing it were one pod.
+    #[serde(default)]
+    pub pod: u64,
 }
 
 /// Why a campaign did or did not fill, in delivery-funnel order.

@@ -20,8 +20,8 @@
 //!   session with zero seconds.
 //! - **Stream**: counts per (identity, stream, campaign), forgotten once the stream has
 //!   been idle for `session_idle`.
-//! - **Pods**: a pod is counted once per decision: every ad recorded with the same
-//!   `pod_decided_at` belongs to one pod.
+//! - **Pods**: a pod is counted once: every ad recorded with the same pod key
+//!   ([`ShownAd::pod`], e.g. the decision's first impression number) belongs to one pod.
 //!
 //! # Memory
 //! One member entry per identity seen within the hour or session: 96 bytes of counters
@@ -39,7 +39,7 @@
 //! - `buckets[i]: AtomicU64` = `bucket index (32) | seconds (20) | pods (12)`, updated by a
 //!   CAS loop so a bucket's index and counts change together;
 //! - `session: AtomicU64` = `session tag (32) | seconds (32)`, CAS loop;
-//! - `last_seen_ms`, `last_pod_ms: AtomicI64`: `fetch_max` / `swap`;
+//! - `last_seen_ms: AtomicI64` (`fetch_max`) and `last_pod: AtomicU64` (`swap`);
 //! - stream `count: AtomicU32` (`fetch_add`) and `last_seen_ms: AtomicI64` (`fetch_max`).
 //!
 //! As with frequency caps, check and record are separate steps: two decisions racing for
@@ -182,8 +182,8 @@ pub trait AdLoadStore: Send + Sync {
         campaign: CampaignId,
         now: Timestamp,
     ) -> bool;
-    /// Counts one shown ad of `ad_seconds`; ads recorded with the same `pod_decided_at`
-    /// count as one pod.
+    /// Counts one shown ad of `ad_seconds`; ads recorded with the same pod key count as
+    /// one pod.
     fn record(&self, ad: ShownAd, now: Timestamp) -> Result<(), Error>;
     /// Drops idle state; returns how many entries were dropped.
     fn sweep(&self, now: Timestamp) -> usize;
@@ -202,9 +202,9 @@ pub struct ShownAd {
     pub campaign: CampaignId,
     /// Its length (0 for display).
     pub ad_seconds: u32,
-    /// When its pod was decided: ads sharing it are one pod. `None`: not in a pod (a
-    /// display ad), no pod is counted.
-    pub pod_decided_at: Option<Timestamp>,
+    /// A key naming its pod (e.g. the decision's first impression number, never 0): ads
+    /// sharing it are one pod. `None`: not in a pod (a display ad), no pod is counted.
+    pub pod: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -212,7 +212,7 @@ struct Member {
     buckets: [AtomicU64; BUCKETS],
     session: AtomicU64,
     last_seen_ms: AtomicI64,
-    last_pod_ms: AtomicI64,
+    last_pod: AtomicU64,
 }
 
 impl Member {
@@ -221,7 +221,7 @@ impl Member {
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             session: AtomicU64::new(0),
             last_seen_ms: AtomicI64::new(i64::MIN),
-            last_pod_ms: AtomicI64::new(i64::MIN),
+            last_pod: AtomicU64::new(0),
         }
     }
 }
@@ -246,7 +246,7 @@ struct MemberState {
     buckets: [u64; BUCKETS],
     session: u64,
     last_seen_ms: i64,
-    last_pod_ms: i64,
+    last_pod: u64,
 }
 
 /// Persistent state of an [`InProcessAdLoadStore`].
@@ -433,7 +433,7 @@ impl InProcessAdLoadStore {
                 buckets: std::array::from_fn(|i| m.buckets[i].load(Ordering::Relaxed)),
                 session: m.session.load(Ordering::Relaxed),
                 last_seen_ms: m.last_seen_ms.load(Ordering::Relaxed),
-                last_pod_ms: m.last_pod_ms.load(Ordering::Relaxed),
+                last_pod: m.last_pod.load(Ordering::Relaxed),
             })
             .collect();
         m.sort_by_key(|s| s.identity);
@@ -473,7 +473,7 @@ impl InProcessAdLoadStore {
                     buckets: std::array::from_fn(|i| AtomicU64::new(m.buckets[i])),
                     session: AtomicU64::new(m.session),
                     last_seen_ms: AtomicI64::new(m.last_seen_ms),
-                    last_pod_ms: AtomicI64::new(m.last_pod_ms),
+                    last_pod: AtomicU64::new(m.last_pod),
                 };
                 if members.insert(m.identity, member).is_some() {
                     return Err(Error::InvalidSnapshot {
@@ -567,10 +567,10 @@ impl AdLoadStore for InProcessAdLoadStore {
                 members.get_or_insert_with(identity, Member::new)
             }
         };
-        // A new pod when this ad's decision differs from the last one counted.
-        let new_pod = ad.pod_decided_at.is_some_and(|t| {
+        // A new pod when this ad's pod differs from the last one counted.
+        let new_pod = ad.pod.is_some_and(|pod| {
             // Relaxed: self-contained value (module docs).
-            m.last_pod_ms.swap(t.as_millis(), Ordering::Relaxed) != t.as_millis()
+            m.last_pod.swap(pod, Ordering::Relaxed) != pod
         });
         let index = bucket_index(now);
         let slot = &m.buckets[index as usize % BUCKETS];
@@ -669,7 +669,7 @@ mod tests {
             stream: Some(5),
             campaign: CampaignId(1),
             ad_seconds: seconds,
-            pod_decided_at: Some(T0 + DurationMs::from_millis(pod)),
+            pod: Some(pod as u64 + 1),
         }
     }
 
