@@ -1,7 +1,7 @@
 //! Match requests against targeting expressions with the compiled index.
 //!
 //! ```text
-//! cargo run --release --example match -- EXPRESSIONS REQUESTS [--repeat N]
+//! cargo run --release --example match -- EXPRESSIONS REQUESTS [--repeat N] [--anchor-ppm P]
 //! ```
 //!
 //! - EXPRESSIONS: one `key<TAB>expression` per line; the key is a non-negative integer
@@ -16,7 +16,8 @@
 //!
 //! On stderr, one line gives the build time, the time to match all requests (excluding
 //! reading and printing; with `--repeat N`, the best of N rounds) and requests per
-//! second, so the index's speed can be compared on any workload.
+//! second, so the index's speed can be compared on any workload. `--anchor-ppm P` sets
+//! `BuildOptions::anchor_threshold_ppm` (0: bitset rows only), for comparing designs.
 
 use std::{
     io::{BufWriter, Write},
@@ -24,18 +25,24 @@ use std::{
     time::Instant,
 };
 
-use adloop::targeting::{Expr, Index, Request, Scratch, parse};
+use adloop::targeting::{BuildOptions, Expr, Index, Request, Scratch, parse};
 use serde_json::Value as Json;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mut paths, mut repeat) = (Vec::new(), 1usize);
+    let mut options = BuildOptions::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--repeat" {
             match it.next().and_then(|n| n.parse().ok()) {
                 Some(n) if n > 0 => repeat = n,
                 _ => return usage("--repeat needs a positive integer"),
+            }
+        } else if a == "--anchor-ppm" {
+            match it.next().and_then(|n| n.parse().ok()) {
+                Some(ppm) => options = options.anchor_threshold_ppm(ppm),
+                None => return usage("--anchor-ppm needs an integer (parts per million)"),
             }
         } else {
             paths.push(a);
@@ -89,7 +96,7 @@ fn main() -> ExitCode {
         .collect();
 
     let start = Instant::now();
-    let index = match Index::build(pairs.iter().map(|(k, e)| (*k, e))) {
+    let index = match Index::build_with(pairs.iter().map(|(k, e)| (*k, e)), &options) {
         Ok(index) => index,
         Err(e) => {
             eprintln!("{expressions}: {e}");
@@ -132,10 +139,11 @@ fn main() -> ExitCode {
     let stats = index.stats();
     let n = requests_parsed.len();
     eprintln!(
-        "match: built index of {} expressions ({} rows, {} fallback, {:.1} bytes/expression) in {:.3} ms; \
+        "match: built index of {} expressions ({} rows, {} anchored, {} fallback, {:.1} bytes/expression) in {:.3} ms; \
          matched {} requests in {:.3} ms ({:.2} µs/request, {:.0} requests/s)",
         stats.expressions,
         stats.rows,
+        stats.anchored_rows,
         stats.fallback_expressions,
         stats.heap_bytes as f64 / stats.expressions.max(1) as f64,
         build_s * 1e3,
@@ -148,7 +156,7 @@ fn main() -> ExitCode {
 }
 
 fn usage(problem: &str) -> ExitCode {
-    eprintln!("match: {problem}\nusage: match EXPRESSIONS REQUESTS [--repeat N]");
+    eprintln!("match: {problem}\nusage: match EXPRESSIONS REQUESTS [--repeat N] [--anchor-ppm P]");
     ExitCode::from(2)
 }
 
