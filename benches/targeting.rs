@@ -330,9 +330,9 @@ impl Generator {
             .map(|v| v.to_string())
             .collect();
         let _ = write!(obj, ", \"content.category\": [{}]", cats.join(", "));
-        for i in 0..SCALARS.len() {
+        for (i, scalar) in SCALARS.iter().enumerate() {
             let v = self.scalar_value(i, false);
-            let name = SCALARS[i].name;
+            let name = scalar.name;
             match v.strip_prefix('"') {
                 Some(s) => into.push_str(name, s.trim_end_matches('"')),
                 None => into.push_int(name, v.parse().unwrap_or_default()),
