@@ -10,13 +10,18 @@
 //! 1-hour allowed lateness).
 //!
 //! - criterion group `attribution/stream`: 1M events over 100k households per iteration,
-//!   one [`Attributor`] per model, single-threaded (the 10M / 1M scaled down ten
-//!   times so an iteration fits criterion's sampling).
+//!   one [`Attributor`] per model fed through `ingest_all` in blocks of 65,536 events
+//!   (attributions drained between blocks), single-threaded (the 10M / 1M scaled
+//!   down ten times so an iteration fits criterion's sampling); `last-touch/per-event`
+//!   feeds the same stream one `ingest` call at a time.
 //! - criterion group `attribution/vs_nested_loop`: 20k events over 2k households through the
 //!   streaming join and through a nested-loop join (every conversion scans every touch),
 //!   the baseline, on the same input.
 //! - After criterion: one timed pass of the full 10M events over 1M households per model,
-//!   printing events/s and bytes per stored touch (skip with `ADLOOP_BENCH_QUICK=1`).
+//!   printing events/s by the wall clock and per CPU-second of this process (the machine
+//!   may be shared; Linux only, else `n/a`), and the bytes per stored touch at 90% of the
+//!   stream: everything the touch store holds by capacity (arenas, key table, impression
+//!   index) over the touches stored (skip with `ADLOOP_BENCH_QUICK=1`).
 //!
 //! `cargo bench --bench attribution -- --warm-up-time 1 --measurement-time 3`
 
@@ -91,18 +96,44 @@ fn config(model: Model) -> Config {
         .report_models(ModelSet::only(model))
 }
 
+const BLOCK: usize = 65_536;
+
+/// The fast path: blocks through `ingest_all`, attributions drained between blocks.
 fn stream(model: Model, events: &[Event]) -> Attributor {
+    let mut a = Attributor::new(config(model)).expect("valid config");
+    let mut buf = Vec::new();
+    for block in events.chunks(BLOCK) {
+        a.ingest_all(block.iter().copied());
+        a.drain_attributions(&mut buf);
+        buf.clear();
+    }
+    a.finish();
+    a
+}
+
+/// One `ingest` call per event.
+fn stream_per_event(model: Model, events: &[Event]) -> Attributor {
     let mut a = Attributor::new(config(model)).expect("valid config");
     let mut buf = Vec::new();
     for (k, e) in events.iter().enumerate() {
         a.ingest(*e);
-        if k % 65_536 == 0 {
+        if k % BLOCK == 0 {
             a.drain_attributions(&mut buf);
             buf.clear();
         }
     }
     a.finish();
     a
+}
+
+/// User + system CPU seconds of this process (Linux `/proc/self/stat`, in clock ticks of
+/// 1/100 s); `None` elsewhere.
+fn cpu_secs() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = s.rsplit(')').next()?.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// The baseline: collect touches, then for every conversion scan all of them.
@@ -161,6 +192,19 @@ fn bench_stream(c: &mut Criterion) {
             b.iter(|| black_box(stream(model, ev).stats().attributed_conversions))
         });
     }
+    g.bench_with_input(
+        BenchmarkId::from_parameter("last-touch/per-event"),
+        &events,
+        |b, ev| {
+            b.iter(|| {
+                black_box(
+                    stream_per_event(Model::LastTouch, ev)
+                        .stats()
+                        .attributed_conversions,
+                )
+            })
+        },
+    );
     g.finish();
 }
 
@@ -173,6 +217,15 @@ fn bench_vs_nested_loop(c: &mut Criterion) {
         b.iter(|| {
             black_box(
                 stream(Model::LastTouch, &events)
+                    .stats()
+                    .attributed_conversions,
+            )
+        })
+    });
+    g.bench_function("stream_last_touch_per_event", |b| {
+        b.iter(|| {
+            black_box(
+                stream_per_event(Model::LastTouch, &events)
                     .stats()
                     .attributed_conversions,
             )
@@ -193,26 +246,49 @@ fn full_scale() {
         "full scale: {} events over 1,000,000 households, one pass per model",
         events.len()
     );
-    for model in Model::ALL {
+    let runs: Vec<(Model, bool)> = Model::ALL
+        .into_iter()
+        .map(|m| (m, true))
+        .chain([(Model::LastTouch, false)])
+        .collect();
+    for (model, batched) in runs {
         let mut a = Attributor::new(config(model)).expect("valid config");
         let mut buf = Vec::new();
-        let start = Instant::now();
         let mut peak = None;
-        for (k, e) in events.iter().enumerate() {
-            a.ingest(*e);
-            if k % 65_536 == 0 {
+        let cpu0 = cpu_secs();
+        let start = Instant::now();
+        if batched {
+            let at_90 = events.len() * 9 / 10 / BLOCK;
+            for (k, block) in events.chunks(BLOCK).enumerate() {
+                a.ingest_all(block.iter().copied());
                 a.drain_attributions(&mut buf);
                 buf.clear();
+                if k == at_90 {
+                    peak = Some(a.memory());
+                }
             }
-            if k == events.len() * 9 / 10 {
-                peak = Some(a.memory());
+        } else {
+            for (k, e) in events.iter().enumerate() {
+                a.ingest(*e);
+                if k % BLOCK == 0 {
+                    a.drain_attributions(&mut buf);
+                    buf.clear();
+                }
+                if k == events.len() * 9 / 10 {
+                    peak = Some(a.memory());
+                }
             }
         }
         let secs = start.elapsed().as_secs_f64();
+        let cpu = cpu0.zip(cpu_secs()).map(|(a, b)| b - a);
         let m = peak.unwrap_or_else(|| a.memory());
         a.finish();
+        let per_cpu = cpu.map_or("n/a".to_string(), |c| {
+            format!("{:.2}", events.len() as f64 / c / 1e6)
+        });
         println!(
-            "  {model:<15} {:>6.2} M events/s  ({:.2} s)  {} touches stored at 90%, {:.1} bytes/touch, {} attributed",
+            "  {:<26} {:>6.2} M events/s wall, {per_cpu:>5} M per CPU-s ({:.2} s)  {} touches at 90%, {:.1} bytes/touch, {} attributed",
+            format!("{model}{}", if batched { "" } else { " (per-event)" }),
             events.len() as f64 / secs / 1e6,
             secs,
             m.touches,

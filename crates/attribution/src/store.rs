@@ -285,15 +285,28 @@ const MAX_LOAD: (usize, usize) = (4, 5);
 /// entries (load 2/3), but 3/2 of the old size when the table is growing (live entries,
 /// not stale ones, fill 70% of it), so a table filling up rebuilds O(log n) times, not
 /// every 20% of growth, while a steady-state table (stale entries filled it) stays tight.
+/// Small tables (under [`ROOMY`] buckets, a few hundred KiB) get 3× their entries and
+/// double when growing: short probes and few rebuilds where the memory is negligible.
 fn grown(live: usize, old: usize) -> usize {
+    let growing = live * 10 >= old * 7;
+    if live * 3 < ROOMY {
+        let n = if growing {
+            (live * 3).max(old * 2)
+        } else {
+            live * 3
+        };
+        return n.clamp(64, ROOMY);
+    }
     let tight = live * 3 / 2;
-    let n = if live * 10 >= old * 7 {
+    if growing {
         tight.max(old * 3 / 2)
     } else {
         tight
-    };
-    n.max(64)
+    }
 }
+
+/// See [`grown`].
+const ROOMY: usize = 1 << 15;
 
 #[inline]
 fn over_load(used: usize, buckets: usize) -> bool {
