@@ -17,8 +17,8 @@
 use adloop::attribution::ServiceConfig;
 use adloop::auction::Tier;
 use adloop::core::{
-    AdvertiserId, CampaignId, Cpm, CreativeId, DealId, DurationMs, HouseholdId, ImpressionId,
-    Money, Timestamp, UserId,
+    AdvertiserId, CampaignId, Cpm, DealId, DurationMs, HouseholdId, ImpressionId, Money, Timestamp,
+    UserId,
 };
 use adloop::pacing::{CapScope, CapWindow, FrequencyCap, IdentityKind, PacingMode, TargetCurve};
 use adloop::{
@@ -40,17 +40,50 @@ const DAY: i64 = 24 * HOUR;
 /// The engine under test: small attribution queues (the defaults allocate 11 MiB per
 /// engine, which would dominate every run).
 pub(crate) fn builder() -> EngineBuilder {
-    EngineBuilder::new().seed(7).attribution_queues(ServiceConfig {
-        queues: 2,
-        queue_capacity: 64,
-        max_buffered_attributions: 1_000,
-    })
+    EngineBuilder::new()
+        .seed(7)
+        .attribution_queues(ServiceConfig {
+            queues: 2,
+            queue_capacity: 64,
+            max_buffered_attributions: 1_000,
+        })
 }
 
 fn money(u: &mut Unstructured<'_>, grid_micros: i64, max_steps: i64) -> Result<Money> {
     Ok(Money::from_micros(
         grid_micros * u.int_in_range(0..=max_steps)?,
     ))
+}
+
+/// A creative from its file form, so that fields the model gains later take their
+/// defaults here too.
+pub(crate) fn creative(id: u64, format: Format, duration_s: u32) -> Creative {
+    let format = if format == Format::Display {
+        "display"
+    } else {
+        "video"
+    };
+    serde_json::from_value(serde_json::json!({
+        "id": id, "format": format, "duration_s": duration_s,
+    }))
+    .expect("a creative in file form")
+}
+
+/// A valid campaign in file form (every optional field at its default): targeted at
+/// everyone, a $1,000 lifetime budget, a $10 CPM, one 15 s video creative, in flight for
+/// 30 days from a day before `T0`.
+pub(crate) fn base_campaign(id: u64) -> Campaign {
+    serde_json::from_value(serde_json::json!({
+        "id": id,
+        "advertiser": id,
+        "advertiser_domain": format!("brand{id}.example"),
+        "budget": {"lifetime": 1_000_000_000},
+        "flight": {"start": T0 - DAY, "end": T0 + 29 * DAY},
+        "bid": {"cpm": 10_000_000},
+        "targeting": "true",
+        "creatives": [{"id": id * 10, "format": "video", "duration_s": 15}],
+    }))
+    .expect("a campaign in file form")
 }
 
 /// One campaign, usually valid, sometimes not (bad budget, flight, targeting, holdout).
@@ -105,16 +138,12 @@ pub(crate) fn campaign(u: &mut Unstructured<'_>, id: u64) -> Result<Campaign> {
         } else {
             Format::Video
         };
-        creatives.push(Creative {
-            id: CreativeId::new(id * 10 + k),
-            format,
-            duration_s: if format == Format::Display {
-                0
-            } else {
-                *u.choose(&[15, 15, 30, 60])?
-            },
-            ..Creative::video(0, 0)
-        });
+        let duration_s = if format == Format::Display {
+            0
+        } else {
+            *u.choose(&[15, 15, 30, 60])?
+        };
+        creatives.push(creative(id * 10 + k, format, duration_s));
     }
     let frequency_caps = if u.ratio(1u8, 4)? {
         vec![FrequencyCap {
@@ -140,34 +169,26 @@ pub(crate) fn campaign(u: &mut Unstructured<'_>, id: u64) -> Result<Campaign> {
     } else {
         Vec::new()
     };
-    let mut c = Campaign {
-        id: CampaignId::new(id),
-        advertiser: AdvertiserId::new(u.int_in_range(1..=3)?),
-        advertiser_domain: format!("brand{id}.example"),
-        budget: Budget { daily, lifetime },
-        flight: Flight {
-            start: Timestamp::from_millis(start),
-            end: Timestamp::from_millis(end),
-        },
-        pacing,
-        bid,
-        tier: *u.choose(&[Tier::OPEN, Tier::OPEN, Tier::DEAL, Tier::HOUSE])?,
-        deals: if u.ratio(1u8, 4)? {
-            vec![DealId::new(1)]
-        } else {
-            Vec::new()
-        },
-        frequency_caps,
-        categories: if u.arbitrary()? {
-            vec![format!("IAB{}", u.int_in_range(1..=3)?)]
-        } else {
-            Vec::new()
-        },
-        targeting,
-        creatives,
-        holdout: *u.choose(&[0.0, 0.0, 0.0, 0.25])?,
-        rotation: Default::default(),
+    let mut c = base_campaign(id);
+    c.advertiser = AdvertiserId::new(u.int_in_range(1..=3)?);
+    c.budget = Budget { daily, lifetime };
+    c.flight = Flight {
+        start: Timestamp::from_millis(start),
+        end: Timestamp::from_millis(end),
     };
+    c.pacing = pacing;
+    c.bid = bid;
+    c.tier = *u.choose(&[Tier::OPEN, Tier::OPEN, Tier::DEAL, Tier::HOUSE])?;
+    if u.ratio(1u8, 4)? {
+        c.deals = vec![DealId::new(1)];
+    }
+    c.frequency_caps = frequency_caps;
+    if u.arbitrary()? {
+        c.categories = vec![format!("IAB{}", u.int_in_range(1..=3)?)];
+    }
+    c.targeting = targeting;
+    c.creatives = creatives;
+    c.holdout = *u.choose(&[0.0, 0.0, 0.0, 0.25])?;
     if invalid {
         match u.int_in_range(0u8..=4)? {
             0 => c.budget = Budget::default(),

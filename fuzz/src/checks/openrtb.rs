@@ -6,10 +6,14 @@
 //! fixtures and a dictionary), or a document generated from the OpenRTB field names with
 //! values of the right and of the wrong types.
 
-use adloop::openrtb::{RtbLimits, RtbRequest, parse_bid_request, write_bid_response};
-use adloop::{Decision, MAX_SLOTS, Opportunity};
+use super::engine_ops::{T0, base_campaign, builder, creative};
+use adloop::auction::Tier;
+use adloop::core::Timestamp;
+use adloop::openrtb::{RtbLimits, RtbRequest, deal_id, parse_bid_request, write_bid_response};
+use adloop::{Decision, Engine, Format, MAX_SLOTS, Opportunity};
 use arbitrary::{Result, Unstructured};
 use serde_json::{Map, Value, json};
+use std::sync::OnceLock;
 
 /// Runs the check on one fuzz input.
 pub fn run(data: &[u8]) {
@@ -68,6 +72,72 @@ fn check(json: &[u8], limits: &RtbLimits) {
         .unwrap_or_else(|e| panic!("bid response is not JSON ({e}): {response}"));
     if let Some(id) = value.get("id") {
         assert_eq!(id.as_str(), Some(request.id.as_str()), "response id");
+    }
+
+    // End to end: decide every opportunity on an engine with campaigns, answer.
+    if *limits == RtbLimits::default() {
+        decide_and_respond(&request);
+    }
+}
+
+/// One engine for the whole process: four campaigns (video, display, a deal, targeted).
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let engine = builder().build().expect("default engine");
+        let mut campaigns: Vec<_> = (1..=4).map(base_campaign).collect();
+        campaigns[1].creatives = vec![creative(20, Format::Display, 0)];
+        campaigns[2].deals = vec![deal_id("deal-7"), deal_id("1")];
+        campaigns[2].tier = Tier::DEAL;
+        campaigns[3].targeting = "segment in (1, 42) or geo.country = \"US\"".into();
+        campaigns[3].creatives.push(creative(41, Format::Video, 30));
+        engine.publish(campaigns).expect("valid campaigns");
+        engine
+    })
+}
+
+fn decide_and_respond(request: &RtbRequest) {
+    let engine = engine();
+    let now = Timestamp::from_millis(T0);
+    let decisions: Vec<Decision> = request
+        .imps
+        .iter()
+        .map(|imp| engine.decide(&imp.request, now))
+        .collect();
+    let response = engine.bid_response(request, &decisions);
+    // Release every reservation before the next input.
+    engine.tick(Timestamp::from_millis(T0 + 2 * 86_400_000));
+    let value: Value = serde_json::from_str(&response)
+        .unwrap_or_else(|e| panic!("bid response is not JSON ({e}): {response}"));
+    let placements: usize = decisions.iter().map(|d| d.placements.len()).sum();
+    let bids: Vec<&Value> = value
+        .get("seatbid")
+        .and_then(Value::as_array)
+        .map(|seats| {
+            seats
+                .iter()
+                .filter_map(|s| s.get("bid").and_then(Value::as_array))
+                .flatten()
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(bids.len(), placements, "one bid per placement: {response}");
+    let imp_ids: Vec<&str> = request
+        .imps
+        .iter()
+        .flat_map(|i| i.imp_ids.iter().map(String::as_str))
+        .collect();
+    for bid in bids {
+        let impid = bid.get("impid").and_then(Value::as_str).unwrap_or("");
+        assert!(
+            imp_ids.contains(&impid),
+            "bid for unknown imp {impid:?}: {response}"
+        );
+        let price = bid.get("price").and_then(Value::as_f64);
+        assert!(
+            price.is_some_and(|p| p.is_finite() && p >= 0.0),
+            "bid price {price:?}: {response}"
+        );
     }
 }
 
