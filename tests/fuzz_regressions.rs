@@ -80,12 +80,20 @@ fn money_parse() {
 
 #[test]
 fn targeting_parse() {
-    replay("targeting_parse", checks::targeting_parse::run, RANDOM_INPUTS);
+    replay(
+        "targeting_parse",
+        checks::targeting_parse::run,
+        RANDOM_INPUTS,
+    );
 }
 
 #[test]
 fn targeting_index() {
-    replay("targeting_index", checks::targeting_index::run, RANDOM_INPUTS);
+    replay(
+        "targeting_index",
+        checks::targeting_index::run,
+        RANDOM_INPUTS,
+    );
 }
 
 #[test]
@@ -105,7 +113,11 @@ fn openrtb() {
 
 #[test]
 fn engine_state() {
-    replay("engine_state", checks::engine_state::run, RANDOM_ENGINE_INPUTS);
+    replay(
+        "engine_state",
+        checks::engine_state::run,
+        RANDOM_ENGINE_INPUTS,
+    );
 }
 
 #[test]
