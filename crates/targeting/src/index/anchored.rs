@@ -2,16 +2,17 @@
 //! found through that list and then checked literal by literal.
 //!
 //! A conjunction `a in (v1, …, vk) and rest` is true exactly when the request has some
-//! `vi` for `a` and `rest` holds. So the conjunction is filed once under each `(a, vi)`
+//! `vi` for `a` and `rest` holds. So the conjunction is posted once under each `(a, vi)`
 //! (its *anchor* postings) with only `rest` to check; a request visits the postings of
-//! its own values and checks those candidates, nothing else. A conjunction filed under
+//! its own values and checks those candidates, nothing else. A conjunction posted under
 //! two values the request has is checked at most twice (a key already matched is
 //! skipped), and keys are deduplicated by the caller's key bitset.
 //!
-//! Checks are dictionary-encoded: an `in` list holds dictionary ids and is tested
-//! against a per-request presence table (an epoch per dictionary id, so nothing is
-//! cleared between requests), or, when the list is much longer than the request's
-//! values, by binary search of each request value in the sorted list.
+//! Checks are dictionary-encoded: a short `in` list is stored as presence-table slots
+//! and tested against a per-request presence table (an epoch per dictionary id, so
+//! nothing is cleared between requests); a long one is tested by scanning it against
+//! the table or, when it is much longer than the request's values, by binary search of
+//! each request value in the sorted list.
 
 use crate::{
     ast::Value,
@@ -21,25 +22,33 @@ use crate::{
     },
 };
 
-/// Check header bits: negated literal.
+/// Check word bits: negated literal.
 const NEG: u32 = 1 << 31;
-/// Check kinds (bits 28..31 without [`NEG`]).
-const KIND_SHIFT: u32 = 28;
+/// Check kinds, bits 29..31.
+const KIND_SHIFT: u32 = 29;
+const KIND_MASK: u32 = 3;
+/// A short `in` list: one word per id, each a presence-table slot; [`MORE`] set on all
+/// but the last.
 const KIND_INLINE: u32 = 0;
+/// A long `in` list: the header (attribute) is followed by `start, len` into `lists`.
 const KIND_LIST: u32 = 1;
+/// A range with 32-bit bounds: the header is followed by `lo, hi`.
 const KIND_RANGE32: u32 = 2;
+/// Any other range: the header is followed by an index into `ranges`.
 const KIND_RANGE: u32 = 3;
-/// Inline id count, bits 24..28.
-const COUNT_SHIFT: u32 = 24;
-/// Attribute id, bits 0..24.
-const ATTR_MASK: u32 = (1 << COUNT_SHIFT) - 1;
-/// Longest `in` list whose ids are stored inline in the check.
+/// In an inline word: another id of the same list follows.
+const MORE: u32 = 1 << 28;
+/// Presence slot or attribute id, bits 0..28.
+const PAYLOAD: u32 = MORE - 1;
+/// Longest `in` list stored inline.
 const MAX_INLINE: usize = 4;
+/// Request values per attribute assumed when ordering checks by cost.
+const ASSUMED_REQUEST_VALUES: f64 = 16.0;
 
 #[derive(Debug)]
 struct AnchorAttr {
     attr: u32,
-    /// `code[starts[id]..starts[id + 1]]` holds the conjunctions anchored on value `id`.
+    /// `postings[starts[id]..starts[id + 1]]` are the bodies anchored on value `id`.
     starts: Vec<usize>,
 }
 
@@ -53,21 +62,19 @@ pub(crate) struct AnchoredRow<'a> {
 
 /// Conjunctions found through an anchor value, then checked one by one.
 ///
-/// `code` holds, per anchor value, its conjunctions one after another, each as
-/// `[key ordinal, body length, body…]`; the body is the conjunction's other literals,
-/// each a header word (negation, kind, inline count, attribute) and its payload:
-/// inline presence-table slots for short `in` lists, `(start, len)` into `lists` for
-/// long ones, or the range bounds. A conjunction anchored on `k` values is stored `k`
-/// times so that a request reads each candidate's checks in one sequential stream.
+/// `bodies` holds each conjunction once as `[key ordinal, length, checks…]`: its other
+/// literals, cheapest and most selective first, as check words (see the `KIND_`
+/// constants). `postings` holds, per anchor value, the offsets of its conjunctions'
+/// bodies.
 #[derive(Debug, Default)]
 pub(crate) struct Anchored {
     attrs: Vec<AnchorAttr>,
-    code: Vec<u32>,
+    postings: Vec<u32>,
+    bodies: Vec<u32>,
     /// Sorted dictionary ids of long `in` lists.
     lists: Vec<u32>,
     ranges: Vec<(i64, i64)>,
     rows: usize,
-    entries: usize,
     /// Offset of each attribute's ids in the presence table.
     base: Vec<u32>,
     presence_len: usize,
@@ -84,11 +91,23 @@ pub(crate) fn selectivity(dicts: &Dictionaries, attr: u32, lit: &Lit<'_>) -> f64
     }
 }
 
-/// Whether a conjunction can be anchored at all: every attribute id fits a check
-/// header.
-pub(crate) fn encodable(dicts: &Dictionaries, lits: &[(u32, Lit<'_>)]) -> bool {
-    lits.iter()
-        .all(|(_, l)| dicts.attribute_id(l.attr) <= ATTR_MASK)
+/// Whether check words can address every attribute and presence slot (28 bits).
+pub(crate) fn anchorable(dicts: &Dictionaries) -> bool {
+    let slots: usize = (0..dicts.attr_count())
+        .map(|a| dicts.value_count(a as u32))
+        .sum();
+    slots <= PAYLOAD as usize && dicts.attr_count() <= PAYLOAD as usize
+}
+
+/// Words a conjunction's body takes at most.
+pub(crate) fn body_words(lits: &[(u32, Lit<'_>)]) -> usize {
+    2 + lits
+        .iter()
+        .map(|(_, l)| match l.atom {
+            Atom::In(v) if v.len() <= MAX_INLINE => v.len().max(1),
+            _ => 3,
+        })
+        .sum::<usize>()
 }
 
 impl Anchored {
@@ -97,7 +116,7 @@ impl Anchored {
     }
 
     pub(crate) fn entries(&self) -> usize {
-        self.entries
+        self.postings.len()
     }
 
     pub(crate) fn presence_len(&self) -> usize {
@@ -109,13 +128,15 @@ impl Anchored {
             .iter()
             .map(|a| a.starts.capacity() * 8 + 32)
             .sum::<usize>()
-            + self.code.capacity() * 4
+            + self.postings.capacity() * 4
+            + self.bodies.capacity() * 4
             + self.lists.capacity() * 4
             + self.ranges.capacity() * 16
             + self.base.capacity() * 4
     }
 
-    /// Files each row under its anchor literal's values; dictionaries are final.
+    /// Posts each row under its anchor literal's values; dictionaries are final and the
+    /// caller has checked with [`body_words`] that the bodies fit `u32` offsets.
     pub(crate) fn build(rows: Vec<AnchoredRow<'_>>, dicts: &Dictionaries) -> Anchored {
         let mut out = Anchored {
             rows: rows.len(),
@@ -128,54 +149,63 @@ impl Anchored {
         }
         out.presence_len = base as usize;
 
-        // Each row's body once, then (anchor attr, value id, row) triples.
-        let mut bodies: Vec<u32> = Vec::new();
-        let mut body_at: Vec<(usize, usize)> = Vec::with_capacity(rows.len());
+        // Each row's body once, then (anchor attr, value id, body offset) triples.
         let mut filed: Vec<(u32, u32, u32)> = Vec::new();
         let mut order: Vec<(bool, u64, usize)> = Vec::new();
-        for (r, row) in rows.iter().enumerate() {
+        for row in &rows {
             let (_, anchor) = row.lits[row.anchor];
             let attr = dicts.attribute_id(anchor.attr);
             let Atom::In(values) = anchor.atom else {
                 unreachable!("anchors are positive `in` literals")
             };
+            let at = out.bodies.len() as u32;
             for v in values {
                 let id = lookup(dicts, attr, v);
                 if id != NO_ID {
-                    filed.push((attr, id, r as u32));
+                    filed.push((attr, id, at));
                 }
             }
-            // Selective checks first (positive `in` by selectivity, then ranges), then
-            // negated literals, which are usually true.
+            // A conjunction fails at its first false check, so checks go in ascending
+            // order of cost over the chance of being false; negated literals (usually
+            // true) go last.
             order.clear();
             for (i, (_, lit)) in row.lits.iter().enumerate() {
                 if i == row.anchor {
                     continue;
                 }
                 let a = dicts.attribute_id(lit.attr);
-                let s = selectivity(dicts, a, lit);
-                let len = match lit.atom {
-                    Atom::In(v) => v.len() as u64,
-                    Atom::Range(..) => 1,
+                let cost = match lit.atom {
+                    Atom::In(v) if v.len() <= MAX_INLINE => v.len() as f64,
+                    Atom::In(v) => {
+                        let n = v.len() as f64;
+                        n.min(ASSUMED_REQUEST_VALUES * n.log2().max(1.0))
+                    }
+                    Atom::Range(..) => 2.0,
                 };
-                let rank = ((s * 1e6) as u64) << 20 | len.min(1 << 20);
+                let p_true = if lit.negated {
+                    1.0
+                } else {
+                    selectivity(dicts, a, lit).min(0.99)
+                };
+                let rank = (cost / (1.0 - p_true) * 1e3) as u64;
                 order.push((lit.negated, rank, i));
             }
             order.sort_unstable();
-            let start = bodies.len();
+            out.bodies.push(row.key_ord);
+            out.bodies.push(0);
             for &(_, _, i) in &order {
-                out.encode_check(dicts, &row.lits[i].1, &mut bodies);
+                out.encode_check(dicts, &row.lits[i].1);
             }
-            body_at.push((start, bodies.len()));
+            out.bodies[at as usize + 1] = out.bodies.len() as u32 - at - 2;
         }
         filed.sort_unstable();
         filed.dedup();
-        out.entries = filed.len();
-        // Entries are sorted by (attribute, id): each attribute's code is contiguous and
-        // its values' ranges follow each other. `starts[id]` is set at a value's first
-        // entry; unset ones (values no conjunction is anchored on) take the next start.
+        // Postings are sorted by (attribute, id): each attribute's postings are
+        // contiguous and its values' ranges follow each other. `starts[id]` is set at a
+        // value's first posting; unset ones (values no conjunction is anchored on) take
+        // the next start.
         let mut attr_slot: Vec<u32> = vec![u32::MAX; dicts.attr_count()];
-        for (i, &(attr, id, r)) in filed.iter().enumerate() {
+        for (i, &(attr, id, at)) in filed.iter().enumerate() {
             let slot = &mut attr_slot[attr as usize];
             if *slot == u32::MAX {
                 *slot = out.attrs.len() as u32;
@@ -186,14 +216,11 @@ impl Anchored {
             }
             let starts = &mut out.attrs[*slot as usize].starts;
             if i == 0 || filed[i - 1].0 != attr || filed[i - 1].1 != id {
-                starts[id as usize] = out.code.len();
+                starts[id as usize] = out.postings.len();
             }
-            let (lo, hi) = body_at[r as usize];
-            out.code.push(rows[r as usize].key_ord);
-            out.code.push((hi - lo) as u32);
-            out.code.extend_from_slice(&bodies[lo..hi]);
+            out.postings.push(at);
             if filed.get(i + 1).is_none_or(|next| next.0 != attr) {
-                *starts.last_mut().unwrap_or(&mut 0) = out.code.len();
+                *starts.last_mut().unwrap_or(&mut 0) = out.postings.len();
                 for v in (0..starts.len() - 1).rev() {
                     if starts[v] == usize::MAX {
                         starts[v] = starts[v + 1];
@@ -204,7 +231,7 @@ impl Anchored {
         out
     }
 
-    fn encode_check(&mut self, dicts: &Dictionaries, lit: &Lit<'_>, body: &mut Vec<u32>) {
+    fn encode_check(&mut self, dicts: &Dictionaries, lit: &Lit<'_>) {
         let attr = dicts.attribute_id(lit.attr);
         let neg = if lit.negated { NEG } else { 0 };
         match lit.atom {
@@ -216,28 +243,35 @@ impl Anchored {
                     .collect();
                 ids.sort_unstable();
                 ids.dedup();
-                if ids.len() <= MAX_INLINE {
+                if ids.is_empty() {
+                    // Never true: a list whose values no request can carry.
+                    self.bodies.push(neg | KIND_LIST << KIND_SHIFT | attr);
+                    self.bodies.push(0);
+                    self.bodies.push(0);
+                } else if ids.len() <= MAX_INLINE {
                     let base = self.base[attr as usize];
-                    body.push(
-                        neg | KIND_INLINE << KIND_SHIFT | (ids.len() as u32) << COUNT_SHIFT | attr,
-                    );
-                    body.extend(ids.iter().map(|id| base + id));
+                    let last = ids.len() - 1;
+                    for (i, id) in ids.iter().enumerate() {
+                        let more = if i < last { MORE } else { 0 };
+                        self.bodies
+                            .push(neg | KIND_INLINE << KIND_SHIFT | more | (base + id));
+                    }
                 } else {
-                    body.push(neg | KIND_LIST << KIND_SHIFT | attr);
-                    body.push(self.lists.len() as u32);
-                    body.push(ids.len() as u32);
+                    self.bodies.push(neg | KIND_LIST << KIND_SHIFT | attr);
+                    self.bodies.push(self.lists.len() as u32);
+                    self.bodies.push(ids.len() as u32);
                     self.lists.extend_from_slice(&ids);
                 }
             }
             Atom::Range(lo, hi) => match (i32::try_from(lo), i32::try_from(hi)) {
                 (Ok(lo), Ok(hi)) => {
-                    body.push(neg | KIND_RANGE32 << KIND_SHIFT | attr);
-                    body.push(lo as u32);
-                    body.push(hi as u32);
+                    self.bodies.push(neg | KIND_RANGE32 << KIND_SHIFT | attr);
+                    self.bodies.push(lo as u32);
+                    self.bodies.push(hi as u32);
                 }
                 _ => {
-                    body.push(neg | KIND_RANGE << KIND_SHIFT | attr);
-                    body.push(self.ranges.len() as u32);
+                    self.bodies.push(neg | KIND_RANGE << KIND_SHIFT | attr);
+                    self.bodies.push(self.ranges.len() as u32);
                     self.ranges.push((lo, hi));
                 }
             },
@@ -262,13 +296,16 @@ impl Anchored {
                     continue;
                 };
                 let hi = a.starts[id as usize + 1];
-                let mut code = &self.code[lo..hi];
-                while let [key, len, rest @ ..] = code {
-                    let (body, next) = rest.split_at((*len as usize).min(rest.len()));
-                    code = next;
-                    let k = *key as usize;
+                for &at in &self.postings[lo..hi] {
+                    let at = at as usize;
+                    let k = self.bodies[at] as usize;
                     let bit = 1u64 << (k & 63);
-                    if keybits[k >> 6] & bit == 0 && self.body(body, enc, presence, epoch) {
+                    if keybits[k >> 6] & bit != 0 {
+                        continue;
+                    }
+                    let len = self.bodies[at + 1] as usize;
+                    let body = &self.bodies[at + 2..at + 2 + len];
+                    if self.body(body, enc, presence, epoch) {
                         keybits[k >> 6] |= bit;
                     }
                 }
@@ -280,12 +317,20 @@ impl Anchored {
     #[inline]
     fn body(&self, mut body: &[u32], enc: &Encoded<'_>, presence: &[u32], epoch: u32) -> bool {
         while let [head, rest @ ..] = body {
-            let attr = head & ATTR_MASK;
-            let (hit, next) = match (head & !NEG) >> KIND_SHIFT {
+            let payload = head & PAYLOAD;
+            let (hit, next) = match (head >> KIND_SHIFT) & KIND_MASK {
                 KIND_INLINE => {
-                    let n = ((head >> COUNT_SHIFT) & 0xf) as usize;
-                    let (ids, next) = rest.split_at(n.min(rest.len()));
-                    let hit = ids.iter().any(|&slot| presence[slot as usize] == epoch);
+                    let mut hit = presence[payload as usize] == epoch;
+                    let mut word = *head;
+                    let mut next = rest;
+                    while word & MORE != 0 {
+                        let [w, after @ ..] = next else {
+                            return false;
+                        };
+                        hit |= presence[(w & PAYLOAD) as usize] == epoch;
+                        word = *w;
+                        next = after;
+                    }
                     (hit, next)
                 }
                 KIND_LIST => {
@@ -293,9 +338,9 @@ impl Anchored {
                         return false;
                     };
                     let list = &self.lists[*start as usize..(*start + *len) as usize];
-                    let have = enc.ids(attr);
+                    let have = enc.ids(payload);
                     let hit = if list.len() <= 4 * have.len() {
-                        let base = self.base[attr as usize];
+                        let base = self.base[payload as usize];
                         list.iter()
                             .any(|&id| presence[(base + id) as usize] == epoch)
                     } else {
@@ -308,14 +353,14 @@ impl Anchored {
                         return false;
                     };
                     let (lo, hi) = (*lo as i32 as i64, *hi as i32 as i64);
-                    (enc.ints(attr).iter().any(|&x| lo <= x && x <= hi), next)
+                    (enc.ints(payload).iter().any(|&x| lo <= x && x <= hi), next)
                 }
                 _ => {
                     let [i, next @ ..] = rest else {
                         return false;
                     };
                     let (lo, hi) = self.ranges[*i as usize];
-                    (enc.ints(attr).iter().any(|&x| lo <= x && x <= hi), next)
+                    (enc.ints(payload).iter().any(|&x| lo <= x && x <= hi), next)
                 }
             };
             if hit == (head & NEG != 0) {

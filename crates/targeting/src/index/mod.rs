@@ -38,7 +38,7 @@ use crate::{
 };
 
 use self::{
-    anchored::{Anchored, AnchoredRow, encodable, selectivity},
+    anchored::{Anchored, AnchoredRow, anchorable, body_words, selectivity},
     fallback::Fallback,
     normalize::{Atom, DEFAULT_MAX_CONJUNCTIONS, Lit, MAX_CONJUNCTIONS, to_dnf},
 };
@@ -480,6 +480,9 @@ impl Index {
         // Conjunctions with a selective positive `in` list go to the anchored partition.
         let max_p = options.anchor_threshold_ppm.min(1_000_000) as f64 / 1e6;
         let mut anchored_rows: Vec<AnchoredRow<'_>> = Vec::new();
+        // Body offsets are `u32`.
+        let mut anchored_words = 0usize;
+        let encodable = anchorable(&dicts);
         let mut bitset_rows: Vec<RowBuild<'_>> = Vec::with_capacity(rows.len());
         for row in rows {
             let best = row
@@ -491,13 +494,20 @@ impl Index {
                 })
                 .map(|(i, (_, l))| (selectivity(&dicts, dicts.attribute_id(l.attr), l), i))
                 .min_by(|a, b| a.0.total_cmp(&b.0));
+            let words = best
+                .filter(|&(p, _)| p <= max_p)
+                .filter(|_| encodable)
+                .map(|_| body_words(&row.lits))
+                .filter(|w| anchored_words + w <= u32::MAX as usize);
             match best {
-                Some((p, anchor)) if p <= max_p && encodable(&dicts, &row.lits) => anchored_rows
-                    .push(AnchoredRow {
+                Some((_, anchor)) if words.is_some() => {
+                    anchored_words += words.unwrap_or(0);
+                    anchored_rows.push(AnchoredRow {
                         key_ord: row.key_ord,
                         anchor,
                         lits: row.lits,
-                    }),
+                    });
+                }
                 _ => bitset_rows.push(row),
             }
         }
