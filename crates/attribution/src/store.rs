@@ -754,7 +754,7 @@ impl Store {
             if self.evicted_since_imps > self.imps.len() as u64 / 2 {
                 self.rebuild_imps_live();
             }
-            if self.evicted_since_keys > self.keys.len() as u64 {
+            if self.evicted_since_keys > self.keys.len() as u64 / 2 {
                 self.rebuild_keys(0);
             }
         }
