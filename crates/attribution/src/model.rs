@@ -7,8 +7,8 @@ use smallvec::SmallVec;
 pub(crate) const VIEW: u8 = 0;
 pub(crate) const CLICK: u8 = 1;
 
-/// One stored touch: 24 bytes (the campaign is an index into the attributor's campaign
-/// table; identity and advertiser live in the key of the list holding it).
+/// One eligible touch handed to a model, decoded from the touch store (the campaign is an
+/// index into the attributor's campaign table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Touch {
     pub(crate) time: i64,
