@@ -214,7 +214,7 @@ fn main() -> anyhow::Result<()> {
                 .map(move |c| (a.conversion.id.0, c.campaign.0, c.credit))
         })
         .collect();
-    rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    rows.sort_by_key(|a| (a.0, a.1));
     let stdout = std::io::stdout();
     let mut w = BufWriter::new(stdout.lock());
     writeln!(w, "conversion_id,campaign,credit")?;
