@@ -950,6 +950,7 @@ impl TryFrom<StoreRepr> for Store {
             let mut len = 0;
             for c in &a.chunks {
                 if c.touches.len() as u64 > CHUNK
+                    || c.dropped as usize > c.touches.len()
                     || c.touches.iter().any(|t| t.slot as usize >= n_keys)
                 {
                     return Err("touch chunk out of range");
@@ -972,7 +973,7 @@ impl TryFrom<StoreRepr> for Store {
         let mut s = Store::new(1, 1);
         s.views = arena(r.views)?;
         s.clicks = arena(r.clicks)?;
-        if n_keys > 1 << 32 {
+        if n_keys as u64 >= u64::from(u32::MAX) {
             return Err("key table too large");
         }
         s.keys = r.keys;
@@ -1133,6 +1134,21 @@ mod tests {
         let mut repr = StoreRepr::from(s.clone());
         repr.views.chunks[0].touches[0].slot = 9_999;
         assert!(Store::try_from(repr).is_err());
+        let mut repr = StoreRepr::from(s.clone());
+        repr.views.chunks[0].dropped = 5;
+        assert!(Store::try_from(repr).is_err(), "more dropped than stored");
+        let mut repr = StoreRepr::from(s.clone());
+        repr.views.origin = u64::MAX;
+        assert!(Store::try_from(repr).is_err());
+        // A cycle in a chain (corrupt links) ends the walk instead of looping.
+        let mut repr = StoreRepr::from(s.clone());
+        repr.views.chunks[0].touches[0].prev = 1;
+        repr.views.chunks[0].touches[1].prev = 0;
+        let mut cyclic = Store::try_from(repr).unwrap();
+        let k = cyclic.find_slot(2, 3).unwrap();
+        out.clear();
+        cyclic.collect(k, 12, 100, 100, 0, 10, &mut out);
+        assert!(out.len() <= 2);
         let mut repr = StoreRepr::from(s);
         let used = *repr.keys.iter().find(|k| k.adv != FREE).unwrap();
         let spare = repr.keys.iter().position(|k| k.adv == FREE).unwrap();
