@@ -482,6 +482,14 @@ impl Attributor {
     /// Any later event is late.
     pub fn finish(&mut self) {
         self.raise_watermark(i64::MAX);
+        // Events at the very last millisecond are not behind even that watermark.
+        while let Some(Reverse(p)) = self.st.pending_conversions.pop() {
+            self.finalize(p.conversion);
+        }
+        for (_, times) in self.st.pending_clicks.drain() {
+            self.st.stats.orphan_clicks += times.len() as u64;
+        }
+        self.st.pending_click_times.clear();
     }
 
     /// Moves finalized conversions into `out` (in finalization order: time, then id).
@@ -797,7 +805,7 @@ impl Attributor {
     /// A click at `t` on the stored `view`: a click touch, or an orphan if it is before the
     /// view or more than the max click delay after it.
     fn resolve_click(&mut self, view: Loaded, t: i64) {
-        if t < view.time || t - view.time > self.max_click_delay_ms {
+        if t < view.time || t.saturating_sub(view.time) > self.max_click_delay_ms {
             self.st.stats.orphan_clicks += 1;
             return;
         }

@@ -857,7 +857,7 @@ fn walk(
             return cut(arena, last, r);
         }
         n += 1;
-        if t.time <= c && c - t.time <= window {
+        if t.time <= c && c.saturating_sub(t.time) <= window {
             out.push(Touch {
                 time: t.time,
                 impression: t.impression,

@@ -696,6 +696,21 @@ fn per_key_touch_limit_keeps_the_newest_and_counts_the_rest() {
 }
 
 #[test]
+fn finish_finalizes_the_last_millisecond_and_extreme_click_delays_are_orphans() {
+    let mut a = Attributor::new(Config::default()).unwrap();
+    a.ingest(imp(1, -1, 1, 1, 10));
+    a.ingest(click(1, i64::MAX)); // 292 million years after its impression
+    a.ingest(conv(1, i64::MAX, 1, 1, None));
+    a.ingest(click(77, i64::MAX)); // its impression never comes
+    a.finish();
+    assert_eq!(a.pending_conversions(), 0);
+    let out = a.take_attributions();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].outcome, Outcome::Unattributed);
+    assert_eq!(a.stats().orphan_clicks, 2);
+}
+
+#[test]
 fn ghost_impressions_are_not_touches() {
     let mut g = imp(1, 0, 1, 1, 10);
     if let Event::Impression(i) = &mut g {
