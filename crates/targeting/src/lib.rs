@@ -52,15 +52,19 @@
 //! `Scratch` per thread. No locks, no atomics.
 //!
 //! # Performance
-//! Expressions are normalized to at most 16 conjunctions (rows); each row's literals
-//! are spread over per-attribute lanes, and each lane keeps, over only the words where
-//! its rows live, a "satisfied when absent" bitset plus per-value postings (dense and
-//! pre-folded for values many rows name, sparse lists otherwise; integer ranges bucketed
-//! at their endpoints). A request is dictionary-encoded once, each lane is ANDed into a
-//! result bitset, and surviving rows map to keys through a key bitset that also orders
-//! and deduplicates them. Expressions beyond the normalization caps are compiled into a
-//! dictionary-encoded tree and evaluated exactly. Matching allocates nothing once the
-//! scratch space has grown. See `docs/targeting.md` for measurements.
+//! Expressions are normalized to at most 16 conjunctions (rows). A row with a short,
+//! selective `in` list (a few segment ids, one publisher) is *anchored*: posted under
+//! each value of that list and checked literal by literal, against a per-request
+//! presence table, only when the request carries one of those values; the rows a
+//! request can match are then a few hundred postings instead of the whole index. The
+//! other rows are spread over per-attribute lanes, and each lane keeps, over only the
+//! words where its rows live, a "satisfied when absent" bitset plus per-value postings
+//! (dense and pre-folded for values many rows name, sparse lists otherwise; integer
+//! ranges bucketed at their endpoints); each lane is ANDed into a result bitset.
+//! Matching keys go through a key bitset that also orders and deduplicates them.
+//! Expressions beyond the normalization caps are compiled into a dictionary-encoded
+//! tree and evaluated exactly. Matching allocates nothing once the scratch space has
+//! grown. See `docs/targeting.md` for measurements.
 //!
 //! # Crate features
 //! None.

@@ -91,6 +91,30 @@ pub(crate) fn selectivity(dicts: &Dictionaries, attr: u32, lit: &Lit<'_>) -> f64
     }
 }
 
+/// Estimated work of checking a literal, in presence-table probes.
+fn check_cost(lit: &Lit<'_>) -> f64 {
+    match lit.atom {
+        Atom::In(v) if v.len() <= MAX_INLINE => v.len() as f64,
+        Atom::In(v) => {
+            let n = v.len() as f64;
+            n.min(ASSUMED_REQUEST_VALUES * n.log2().max(1.0))
+        }
+        Atom::Range(..) => 2.0,
+    }
+}
+
+/// Estimated work per request of an anchored row: the anchor's selectivity times the
+/// cost of checking all its other literals.
+pub(crate) fn anchored_cost(p_anchor: f64, lits: &[(u32, Lit<'_>)], anchor: usize) -> f64 {
+    let body: f64 = lits
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != anchor)
+        .map(|(_, (_, l))| check_cost(l))
+        .sum();
+    p_anchor * (4.0 + body)
+}
+
 /// Whether check words can address every attribute and presence slot (28 bits).
 pub(crate) fn anchorable(dicts: &Dictionaries) -> bool {
     let slots: usize = (0..dicts.attr_count())
@@ -174,14 +198,7 @@ impl Anchored {
                     continue;
                 }
                 let a = dicts.attribute_id(lit.attr);
-                let cost = match lit.atom {
-                    Atom::In(v) if v.len() <= MAX_INLINE => v.len() as f64,
-                    Atom::In(v) => {
-                        let n = v.len() as f64;
-                        n.min(ASSUMED_REQUEST_VALUES * n.log2().max(1.0))
-                    }
-                    Atom::Range(..) => 2.0,
-                };
+                let cost = check_cost(lit);
                 let p_true = if lit.negated {
                     1.0
                 } else {
