@@ -419,7 +419,7 @@ fn validate_one(c: &Campaign, errors: &mut Vec<CampaignError>) {
             }) {
                 err(
                     &format!("creatives[{i}].{name}"),
-                    format!("{bad:?} is not a code of 1 to 16 letters, digits or '-'"),
+                    format!("{bad:?} is not a code of 1 to 8 letters, digits or '-'"),
                 );
             }
         }

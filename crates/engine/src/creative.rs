@@ -56,7 +56,6 @@ use adloop_targeting::{Expr, Request};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use smallvec::SmallVec;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
@@ -127,7 +126,38 @@ pub(crate) struct RotationState {
     computed_at: AtomicU64,
 }
 
-/// A creative compiled for the decide path.
+/// What the eligibility scan reads of each variant, packed (40 bytes) and contiguous so 20
+/// variants take a few cache lines.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hot {
+    pub(crate) id: CreativeId,
+    duration_s: u32,
+    weight: u32,
+    format: Format,
+    /// Lists markets, languages or targeting.
+    restricted: bool,
+    /// Has a targeting expression (checked on the cold [`Variant`]).
+    targeted: bool,
+    /// Market and language code sets, one bit per code id modulo 64 (`0`: unrestricted);
+    /// exact for ids below 64, a filter above (then the cold list decides).
+    market_bits: u64,
+    language_bits: u64,
+}
+
+/// Whether code `code` may be in a set with `bits` (see [`Hot`]); `exact` checks the list.
+#[inline]
+fn code_fits(bits: u64, code: u16, exact: impl FnOnce() -> bool) -> bool {
+    bits == 0 || (code != u16::MAX && bits & (1 << (code & 63)) != 0 && (code < 64 || exact()))
+}
+
+fn code_bits(codes: &[u16]) -> u64 {
+    codes
+        .iter()
+        .filter(|c| **c != u16::MAX)
+        .fold(0, |bits, c| bits | 1 << (c & 63))
+}
+
+/// A creative compiled for the decide path (the cold part; see [`Hot`]).
 #[derive(Debug)]
 pub(crate) struct Variant {
     pub(crate) id: CreativeId,
@@ -163,38 +193,60 @@ impl Facts {
     };
 }
 
-/// Market and language codes of one snapshot (countries upper-case, languages lower-case).
+/// Market and language codes of one snapshot: each code (at most [`MAX_CODE_LEN`]
+/// bytes) packed into a `u64` — countries upper-case with a tag bit, languages lower-case
+/// — in a sorted table, so a request's value is encoded by a binary search, without
+/// hashing or allocating.
 #[derive(Debug, Default)]
 pub(crate) struct Codes {
-    map: HashMap<String, u16>,
+    sorted: Vec<(u64, u16)>,
 }
 
-/// Longest market or language code accepted.
-pub(crate) const MAX_CODE_LEN: usize = 16;
+/// Longest market or language code accepted, in bytes.
+pub(crate) const MAX_CODE_LEN: usize = 8;
+
+fn pack_code(value: &str, country: bool) -> Option<u64> {
+    if value.is_empty() || value.len() > MAX_CODE_LEN {
+        return None;
+    }
+    let mut word = 0u64;
+    for c in value.bytes() {
+        let c = if country {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        };
+        word = word << 8 | u64::from(c);
+    }
+    // Bit 63 is never set by ASCII codes shorter than 8 bytes… nor by 8-byte ones, whose
+    // first byte is below 0x80: it tags countries apart from languages.
+    Some(word ^ u64::from(country) << 63)
+}
 
 impl Codes {
-    fn intern(&mut self, code: &str) -> u16 {
-        let next = self.map.len().min(u16::MAX as usize - 1) as u16;
-        *self.map.entry(code.to_owned()).or_insert(next)
+    fn intern(&mut self, code: &str, country: bool) -> u16 {
+        let Some(key) = pack_code(code, country) else {
+            return u16::MAX;
+        };
+        match self.sorted.binary_search_by_key(&key, |e| e.0) {
+            Ok(i) => self.sorted[i].1,
+            Err(i) => {
+                let next = self.sorted.len().min(u16::MAX as usize - 1) as u16;
+                self.sorted.insert(i, (key, next));
+                next
+            }
+        }
     }
 
-    /// Encodes a request's value without allocating (`u16::MAX` when unknown).
-    fn lookup(&self, value: &str, upper: bool) -> u16 {
-        let mut buf = [0u8; MAX_CODE_LEN];
-        if value.len() > MAX_CODE_LEN {
-            return u16::MAX;
-        }
-        for (b, c) in buf.iter_mut().zip(value.bytes()) {
-            *b = if upper {
-                c.to_ascii_uppercase()
-            } else {
-                c.to_ascii_lowercase()
-            };
-        }
-        std::str::from_utf8(&buf[..value.len()])
-            .ok()
-            .and_then(|s| self.map.get(s))
-            .copied()
+    /// Encodes a request's value (`u16::MAX` when unknown).
+    fn lookup(&self, value: &str, country: bool) -> u16 {
+        pack_code(value, country)
+            .and_then(|key| {
+                self.sorted
+                    .binary_search_by_key(&key, |e| e.0)
+                    .ok()
+                    .map(|i| self.sorted[i].1)
+            })
             .unwrap_or(u16::MAX)
     }
 
@@ -212,15 +264,24 @@ impl Codes {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.map.capacity() * (std::mem::size_of::<(String, u16)>() + 1)
-            + self.map.keys().map(String::capacity).sum::<usize>()
+        self.sorted.capacity() * std::mem::size_of::<(u64, u16)>()
     }
 }
 
 /// A campaign's variants and rotation, as the decide path reads them.
 #[derive(Debug)]
 pub(crate) struct Creatives {
+    hot: Box<[Hot]>,
+    /// The bandit's shares (× 2²⁴), contiguous for the draw; copied from and written
+    /// beside each variant's `VariantStats::weight`.
+    weights: Box<[AtomicU32]>,
     pub(crate) variants: Box<[Variant]>,
+    /// Running sums of the static weights (weighted rotation's draw).
+    cumulative: Box<[u64]>,
+    /// The one format of every variant (`None`: mixed formats).
+    single_format: Option<Format>,
+    /// The longest video variant.
+    max_video_s: u32,
     pub(crate) rotation: Rotation,
     /// Whether any variant has markets, languages or targeting (else the request's facts
     /// are not needed).
@@ -252,21 +313,59 @@ impl Creatives {
                 format: c.format,
                 duration_s: c.duration_s,
                 weight: c.weight,
-                markets: c
-                    .markets
-                    .iter()
-                    .map(|m| codes.intern(&m.to_ascii_uppercase()))
-                    .collect(),
-                languages: c
-                    .languages
-                    .iter()
-                    .map(|l| codes.intern(&l.to_ascii_lowercase()))
-                    .collect(),
+                markets: c.markets.iter().map(|m| codes.intern(m, true)).collect(),
+                languages: c.languages.iter().map(|l| codes.intern(l, false)).collect(),
                 targeting,
                 stats: stats(c.id),
             });
         }
+        let hot = variants
+            .iter()
+            .map(|v: &Variant| Hot {
+                id: v.id,
+                duration_s: v.duration_s,
+                weight: v.weight,
+                format: v.format,
+                restricted: !v.markets.is_empty()
+                    || !v.languages.is_empty()
+                    || v.targeting.is_some(),
+                targeted: v.targeting.is_some(),
+                // Validated codes always intern to an id, so a listed set is never 0.
+                market_bits: if v.markets.is_empty() {
+                    0
+                } else {
+                    code_bits(&v.markets)
+                },
+                language_bits: if v.languages.is_empty() {
+                    0
+                } else {
+                    code_bits(&v.languages)
+                },
+            })
+            .collect();
+        // Relaxed: a copy of the shares (module docs).
+        let weights = variants
+            .iter()
+            .map(|v| AtomicU32::new(v.stats.weight.load(Ordering::Relaxed)))
+            .collect();
+        let cumulative = variants
+            .iter()
+            .scan(0u64, |sum, v| {
+                *sum += u64::from(v.weight);
+                Some(*sum)
+            })
+            .collect();
+        let single_format = variants
+            .first()
+            .map(|v| v.format)
+            .filter(|f| variants.iter().all(|v| v.format == *f));
+        let max_video_s = variants.iter().map(|v| v.duration_s).max().unwrap_or(0);
         Ok(Creatives {
+            hot,
+            weights,
+            cumulative,
+            single_format,
+            max_video_s,
             variants: variants.into_boxed_slice(),
             rotation,
             restricted,
@@ -274,16 +373,30 @@ impl Creatives {
         })
     }
 
-    /// Whether variant `v` fits the slot and the request.
+    /// The position of creative `id`.
     #[inline]
-    fn fits(v: &Variant, slot: &Slot<'_>, facts: Facts, attributes: &Request) -> bool {
-        v.format == slot.format
-            && (v.format == Format::Display
-                || (v.duration_s <= slot.max_s
-                    && (slot.required.is_empty() || slot.required.contains(&v.duration_s))))
-            && (v.markets.is_empty() || v.markets.contains(&facts.country))
-            && (v.languages.is_empty() || v.languages.contains(&facts.language))
-            && v.targeting.as_ref().is_none_or(|e| e.matches(attributes))
+    pub(crate) fn position(&self, id: CreativeId) -> Option<usize> {
+        self.hot.iter().position(|h| h.id == id)
+    }
+
+    /// Whether the variant at `i` fits the slot and the request.
+    #[inline]
+    fn fits(&self, i: usize, slot: &Slot<'_>, facts: Facts, attributes: &Request) -> bool {
+        let h = &self.hot[i];
+        h.format == slot.format
+            && (h.format == Format::Display
+                || (h.duration_s <= slot.max_s
+                    && (slot.required.is_empty() || slot.required.contains(&h.duration_s))))
+            && (!h.restricted
+                || (code_fits(h.market_bits, facts.country, || {
+                    self.variants[i].markets.contains(&facts.country)
+                }) && code_fits(h.language_bits, facts.language, || {
+                    self.variants[i].languages.contains(&facts.language)
+                }) && (!h.targeted
+                    || self.variants[i]
+                        .targeting
+                        .as_ref()
+                        .is_none_or(|e| e.matches(attributes)))))
     }
 
     /// Chooses the variant to show, or `None` when none fits.
@@ -299,17 +412,68 @@ impl Creatives {
         draw: u64,
         last_shown: Option<u32>,
     ) -> Option<&Variant> {
+        let n = self.hot.len();
+        // Fast path: every variant fits (one format, unrestricted, all short enough), so
+        // the rotation draws over all of them without a scan.
+        if !self.restricted
+            && n > 0
+            && self.single_format == Some(slot.format)
+            && (slot.format == Format::Display
+                || (self.max_video_s <= slot.max_s && slot.required.is_empty()))
+        {
+            let uniform = |draw: u64| ((u128::from(draw) * n as u128) >> 64) as usize;
+            let pick = match self.rotation {
+                Rotation::Even => uniform(draw),
+                Rotation::Sequential => last_shown
+                    .and_then(|l| self.variants.iter().position(|v| v.stats.number == l))
+                    .map_or(0, |i| (i + 1) % n),
+                Rotation::Weighted => {
+                    let total = self.cumulative[n - 1];
+                    if total == 0 {
+                        uniform(draw)
+                    } else {
+                        let target = ((u128::from(draw) * u128::from(total)) >> 64) as u64;
+                        self.cumulative.partition_point(|&c| c <= target).min(n - 1)
+                    }
+                }
+                Rotation::Optimized { .. } => {
+                    // Relaxed: shares written by tick (module docs).
+                    let total: u64 = self
+                        .weights
+                        .iter()
+                        .map(|w| u64::from(w.load(Ordering::Relaxed)))
+                        .sum();
+                    if total == 0 {
+                        uniform(draw)
+                    } else {
+                        let mut target = ((u128::from(draw) * u128::from(total)) >> 64) as u64;
+                        let mut chosen = n - 1;
+                        for (i, w) in self.weights.iter().enumerate() {
+                            // Relaxed: as above; a changed weight still picks a variant.
+                            let w = u64::from(w.load(Ordering::Relaxed));
+                            if target < w {
+                                chosen = i;
+                                break;
+                            }
+                            target -= w;
+                        }
+                        chosen
+                    }
+                }
+            };
+            return self.variants.get(pick);
+        }
         let mut eligible: SmallVec<[(u16, u32); 32]> = SmallVec::new();
         let mut total = 0u64;
-        for (i, v) in self.variants.iter().enumerate() {
-            if !Self::fits(v, slot, facts, attributes) {
+        for i in 0..self.hot.len() {
+            if !self.fits(i, slot, facts, attributes) {
                 continue;
             }
             let w = match self.rotation {
                 Rotation::Even | Rotation::Sequential => 1,
-                Rotation::Weighted => v.weight,
+                Rotation::Weighted => self.hot[i].weight,
                 // Relaxed: a share written by tick (module docs).
-                Rotation::Optimized { .. } => v.stats.weight.load(Ordering::Relaxed),
+                Rotation::Optimized { .. } => self.weights[i].load(Ordering::Relaxed),
             };
             total += u64::from(w);
             eligible.push((i as u16, w));
@@ -418,12 +582,13 @@ impl Creatives {
             mix64(seed ^ mix64(campaign.get()) ^ fingerprint),
         );
         let floor = exploration.clamp(0.0, 1.0);
-        for (v, p) in self.variants.iter().zip(p_best) {
-            let share = (1.0 - floor) * p + floor / n as f64;
-            // Relaxed: a share read by decide (module docs).
+        for ((v, w), p) in self.variants.iter().zip(&*self.weights).zip(p_best) {
+            let share = ((1.0 - floor) * p + floor / n as f64) * SHARE_ONE;
+            // Relaxed: shares read by decide and reports (module docs).
             v.stats
                 .weight
-                .store((share * SHARE_ONE).round() as u32, Ordering::Relaxed);
+                .store(share.round() as u32, Ordering::Relaxed);
+            w.store(share.round() as u32, Ordering::Relaxed);
         }
     }
 }
@@ -708,10 +873,9 @@ mod tests {
         let (c, codes) = set(&all, Rotation::Even);
         let fits = |r: &Request, slot: &Slot<'_>| -> Vec<u64> {
             let f = codes.facts(r);
-            c.variants
-                .iter()
-                .filter(|v| Creatives::fits(v, slot, f, r))
-                .map(|v| v.id.get())
+            (0..c.variants.len())
+                .filter(|i| c.fits(*i, slot, f, r))
+                .map(|i| c.variants[i].id.get())
                 .collect()
         };
         let us = request("US", "EN");
@@ -842,6 +1006,11 @@ mod tests {
         c.state.computed_at.store(0, Ordering::Relaxed);
         c.update_shares(1, CampaignId::new(1));
         assert_eq!(c.shares(), again);
+    }
+
+    #[test]
+    fn the_hot_record_stays_small() {
+        assert!(std::mem::size_of::<Hot>() <= 40);
     }
 
     #[test]

@@ -1088,9 +1088,8 @@ impl Engine {
                 }
                 let variant = c
                     .creatives
-                    .variants
-                    .iter()
-                    .find(|v| v.id == receipt.creative);
+                    .position(receipt.creative)
+                    .map(|i| &c.creatives.variants[i]);
                 if let Some(v) = variant {
                     // Relaxed: a counter (see `creative`'s `# Synchronization`).
                     v.stats.impressions.fetch_add(1, Ordering::Relaxed);

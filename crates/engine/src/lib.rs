@@ -11,6 +11,12 @@
 //!   optional [`Trace`] of every campaign's [`Fate`]), [`Engine::record`] (an [`Event`]:
 //!   impression, click, conversion), [`Engine::tick`], [`Engine::save`] and
 //!   [`EngineBuilder::load`].
+//! - Creatives: each [`Creative`] declares markets, languages, format, length and optional
+//!   targeting; a campaign's [`Rotation`] (even, weighted, sequential storyline, optimized
+//!   Thompson sampling towards a [`RotationGoal`]) chooses among those that fit;
+//!   [`Engine::creative_report`] gives each variant's [`CreativeReport`]. Member ad load
+//!   ([`EngineBuilder::ad_load`], the pacing crate's `AdLoadPolicy`) shortens or cancels
+//!   breaks per household.
 //! - Reports: [`Engine::spend`], [`Engine::summary`], [`Engine::report`], [`Engine::lift`],
 //!   [`Engine::memory`].
 //! - [`openrtb`]: a BidRequest JSON → [`AdRequest`]s ([`Engine::parse_openrtb`]), and

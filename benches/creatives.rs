@@ -1,0 +1,208 @@
+//! What creative choice adds to a decision.
+//!
+//! # What's measured / workload model
+//! - **Engine**: one engine per case with 1 or 10 campaigns, all targeted by every request
+//!   (`true`), CPM bids 1–10 (seeded, `StdRng::seed_from_u64(42)`), huge lifetime budgets,
+//!   ASAP pacing, 30 s video creatives; single-slot video requests without viewer ids (so
+//!   the storyline lookup is skipped and nothing reaches attribution).
+//! - **Cases** (same campaigns, same requests; only the creatives and rotation differ):
+//!   - `1 creative` — the baseline: the old path, one creative that fits (first fit);
+//!   - `20 variants, first fit` — 20 creatives, sequential rotation with no history: every
+//!     variant's fit is checked and the first is taken (the first-fit baseline over 20);
+//!   - `20 variants, even` / `weighted` / `optimized` — the rotation modes; `optimized`
+//!     after a tick has published Thompson shares from seeded counts;
+//!   - `20 variants, optimized, localized` — each variant also lists 2 markets and a
+//!     language, so the request's country and language are encoded and compared.
+//! - **Loop**: batches of 256 decisions are timed; their impressions are then recorded
+//!   outside the timed region (so reservations never pile up), as in `benches/decide.rs`.
+//! - **Reported**: time per decision; the difference to `1 creative` is what creative
+//!   choice adds (the target: under 100 ns with 20 variants). The bench prints the
+//!   differences measured in this run.
+//!
+//! `cargo bench --bench creatives -- --warm-up-time 1 --measurement-time 3`
+
+use adloop::core::{AdvertiserId, CampaignId, Cpm, Money, Timestamp};
+use adloop::pacing::PacingMode;
+use adloop::{
+    AdRequest, Bid, Budget, Campaign, Creative, Decision, Engine, Event, Flight, Rotation,
+    RotationGoal,
+};
+use criterion::{Criterion, criterion_group, criterion_main};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+const T0: i64 = 1_764_400_000_000;
+
+fn campaigns(
+    n: u64,
+    creatives: &dyn Fn(u64) -> Vec<Creative>,
+    rotation: Rotation,
+) -> Vec<Campaign> {
+    let mut rng = StdRng::seed_from_u64(42);
+    (1..=n)
+        .map(|id| Campaign {
+            id: CampaignId::new(id),
+            advertiser: AdvertiserId::new(id),
+            advertiser_domain: format!("adv{id}.example"),
+            budget: Budget {
+                daily: None,
+                lifetime: Some(Money::from_micros(1_000_000_000_000_000)),
+            },
+            flight: Flight {
+                start: Timestamp::from_millis(T0 - 86_400_000),
+                end: Timestamp::from_millis(T0 + 30 * 86_400_000),
+            },
+            pacing: PacingMode::Asap,
+            bid: Bid::Cpm(Cpm::from_micros(rng.random_range(1_000_000..10_000_000))),
+            tier: Default::default(),
+            deals: vec![],
+            frequency_caps: vec![],
+            categories: vec![],
+            targeting: "true".into(),
+            creatives: creatives(id),
+            rotation,
+            holdout: 0.0,
+        })
+        .collect()
+}
+
+fn engine(n: u64, variants: u64, localized: bool, rotation: Rotation) -> Engine {
+    let engine = Engine::builder()
+        .seed(1)
+        .max_outstanding_per_campaign(1_024)
+        .build()
+        .expect("an engine");
+    let creatives = move |id: u64| -> Vec<Creative> {
+        (0..variants)
+            .map(|v| {
+                let c = Creative::video(id * 100 + v, 30).weight(v as u32 + 1);
+                if localized {
+                    c.markets(["US", "CA"]).languages(["en"])
+                } else {
+                    c
+                }
+            })
+            .collect()
+    };
+    engine
+        .publish(campaigns(n, &creatives, rotation))
+        .expect("valid campaigns");
+    // Seeded counts so the optimized shares are not uniform, then one tick to publish them.
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut request = request();
+    let now = Timestamp::from_millis(T0);
+    for i in 0..2_000 {
+        request.id = i;
+        let d = engine.decide(&request, now);
+        for p in &d.placements {
+            if rng.random::<f64>() < 0.9 {
+                engine
+                    .record(Event::Impression {
+                        receipt: p.receipt,
+                        time: now,
+                    })
+                    .expect("a fresh receipt");
+            }
+        }
+    }
+    engine.tick(now);
+    engine
+}
+
+fn request() -> AdRequest {
+    let mut r = AdRequest::default();
+    r.attributes.push_str("geo.country", "US");
+    r.attributes.push_str("content.language", "en");
+    r
+}
+
+const BATCH: u64 = 256;
+
+/// Times `iters` decisions in batches; records each batch's impressions untimed.
+fn timed_decisions(
+    engine: &Engine,
+    request: &mut AdRequest,
+    out: &mut Decision,
+    receipts: &mut Vec<adloop::Receipt>,
+    now: Timestamp,
+    iters: u64,
+) -> Duration {
+    let mut elapsed = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(BATCH);
+        receipts.clear();
+        let start = Instant::now();
+        for _ in 0..n {
+            request.id = request.id.wrapping_add(1);
+            engine.decide_into(request, now, out);
+            receipts.extend(out.placements.iter().map(|p| p.receipt));
+        }
+        elapsed += start.elapsed();
+        for r in receipts.iter() {
+            let _ = black_box(engine.record(Event::Impression {
+                receipt: *r,
+                time: now,
+            }));
+        }
+        left -= n;
+    }
+    elapsed
+}
+
+fn bench(c: &mut Criterion) {
+    let optimized = Rotation::Optimized {
+        goal: RotationGoal::Ctr,
+        exploration: 0.1,
+    };
+    let cases: [(&str, u64, bool, Rotation); 6] = [
+        ("1 creative", 1, false, Rotation::Even),
+        ("20 variants, first fit", 20, false, Rotation::Sequential),
+        ("20 variants, even", 20, false, Rotation::Even),
+        ("20 variants, weighted", 20, false, Rotation::Weighted),
+        ("20 variants, optimized", 20, false, optimized),
+        ("20 variants, optimized, localized", 20, true, optimized),
+    ];
+    let now = Timestamp::from_millis(T0);
+    for campaigns in [1u64, 10] {
+        let mut group = c.benchmark_group(format!("creatives/{campaigns} campaigns"));
+        let mut means = Vec::new();
+        for (name, variants, localized, rotation) in cases {
+            let engine = engine(campaigns, variants, localized, rotation);
+            let mut request = request();
+            let mut out = Decision::default();
+            let mut receipts = Vec::with_capacity(BATCH as usize);
+            group.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    timed_decisions(&engine, &mut request, &mut out, &mut receipts, now, iters)
+                })
+            });
+            // The same loop timed again for the printed differences.
+            let n = 200_000;
+            let t = timed_decisions(&engine, &mut request, &mut out, &mut receipts, now, n);
+            means.push((name, t.as_nanos() as f64 / n as f64));
+        }
+        group.finish();
+        let base = means[0].1;
+        for (name, ns) in &means {
+            println!(
+                "{campaigns} campaign(s) | {name:<34} {ns:>8.0} ns/decision  {:+6.0} ns vs 1 creative \
+                 ({:+.0} ns per targeted campaign)",
+                ns - base,
+                (ns - base) / campaigns as f64
+            );
+        }
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    targets = bench
+}
+criterion_main!(benches);
