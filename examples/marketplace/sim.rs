@@ -781,7 +781,11 @@ fn to_engine_campaign(
         },
         Pacing::BidShading => PacingMode::BidShading {
             curve: traffic(),
-            settings: BidShadingSettings::default(),
+            // Spend deviations are measured in the campaign's own bid per impression.
+            settings: BidShadingSettings {
+                value_scale: c.max_cpm.per_impression().max(Money::from_micros(1)),
+                ..BidShadingSettings::default()
+            },
         },
     };
     let bid = match c.bid {
@@ -1144,7 +1148,9 @@ pub(crate) fn report_text(o: &Outcome) -> String {
             cc.converters,
             l.true_lift,
             measured,
-            l.report.incremental_conversions().unwrap_or(f64::NAN),
+            l.lift
+                .and(l.report.incremental_conversions())
+                .unwrap_or(f64::NAN),
             r.truth.realized_incremental,
             r.attributed[0],
         );
