@@ -232,10 +232,9 @@ mod known_bugs {
     }
 
     /// A mutated state file (`fuzz/src/checks/engine_state.rs`, mode "mutated") loads,
-    /// but after one decide / record / tick the engine saves a file that no longer loads:
-    /// `attribution: touch chunk out of range` (`crates/attribution/src/store.rs`). Either
-    /// the loader accepts an inconsistent touch store, or using it leaves touches that
-    /// point past the key table.
+    /// but the engine then saves a file that no longer loads, even with no operation in
+    /// between: `attribution: touch chunk out of range` (`crates/attribution/src/store.rs`).
+    /// The loader accepts a touch store that its own validation rejects once re-saved.
     #[test]
     #[ignore = "open bug in adloop-attribution (touch store load / save)"]
     fn loaded_state_saves_a_loadable_file() {
