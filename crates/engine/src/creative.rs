@@ -739,11 +739,23 @@ impl Touches {
         }
     }
 
-    pub(crate) fn last(&self, household: u64, campaign: CampaignId) -> Option<u32> {
+    /// The variant of the household's latest touch of `campaign`, unless that touch is
+    /// older than `ttl_s` seconds before `now` (expired touches count as absent whether or
+    /// not a sweep has removed them yet).
+    pub(crate) fn last(
+        &self,
+        household: u64,
+        campaign: CampaignId,
+        now: Timestamp,
+        ttl_s: u64,
+    ) -> Option<u32> {
+        let from = Self::secs(now).saturating_sub(ttl_s);
         let map = self.map.pin();
         // Relaxed: a self-contained word (module docs).
         map.get(&(household, campaign))
-            .map(|w| (w.load(Ordering::Relaxed) >> 32) as u32)
+            .map(|w| w.load(Ordering::Relaxed))
+            .filter(|w| w & 0xffff_ffff >= from)
+            .map(|w| (w >> 32) as u32)
             .filter(|n| *n != 0)
     }
 
@@ -1043,8 +1055,12 @@ mod tests {
         t.touch(1, CampaignId::new(1), 5, now);
         t.touch(2, CampaignId::new(1), 6, now);
         t.touch(3, CampaignId::new(1), 7, now); // full: skipped
-        assert_eq!(t.last(1, CampaignId::new(1)), Some(5));
-        assert_eq!(t.last(3, CampaignId::new(1)), None);
+        assert_eq!(t.last(1, CampaignId::new(1), now, 50), Some(5));
+        assert_eq!(t.last(3, CampaignId::new(1), now, 50), None);
+        // Expired on read, before any sweep removes it.
+        let later = now + adloop_core::DurationMs::from_secs(51);
+        assert_eq!(t.last(1, CampaignId::new(1), later, 50), None);
+        assert_eq!(t.last(1, CampaignId::new(1), later, 51), Some(5));
         assert_eq!(
             t.sweep(now + adloop_core::DurationMs::from_secs(100), 50),
             2

@@ -387,8 +387,10 @@ impl Engine {
             return Err(Fate::NotInDeal);
         }
         let last_shown = match c.creatives.rotation {
-            Rotation::Sequential => identity(req.user, req.household)
-                .and_then(|(_, household)| self.touches.last(household.get(), c.id)),
+            Rotation::Sequential => identity(req.user, req.household).and_then(|(_, household)| {
+                self.touches
+                    .last(household.get(), c.id, now, self.touch_ttl_secs())
+            }),
             _ => None,
         };
         let draw = mix64(seed ^ c.id.get().rotate_left(29) ^ 0x5eed_c4ea_71fe);

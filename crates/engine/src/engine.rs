@@ -20,6 +20,8 @@
 //!   the ledger's reservation CAS alone guards money.
 //! - `last_tick: AtomicI64`: the latest tick time, `fetch_max`/`load` `Relaxed`; only the
 //!   time base for a new snapshot's hints.
+//! - `last_sweep: AtomicI64`: the time of the latest reclamation sweep; a `Relaxed` CAS elects
+//!   one tick per `sweep_interval` to sweep (sweeps are idempotent and only free memory).
 
 use crate::campaign::{Bid, Campaign, Creative, Flight, validate_all};
 use crate::creative::{
@@ -86,6 +88,7 @@ pub struct EngineBuilder {
     pub(crate) touch_max_keys: usize,
     pub(crate) touch_ttl: DurationMs,
     pub(crate) click_ring_log2: u32,
+    pub(crate) sweep_interval: DurationMs,
 }
 
 impl Default for EngineBuilder {
@@ -108,6 +111,7 @@ impl Default for EngineBuilder {
             touch_max_keys: 4_000_000,
             touch_ttl: DurationMs::from_days(7),
             click_ring_log2: 16,
+            sweep_interval: DurationMs::from_mins(5),
         }
     }
 }
@@ -217,6 +221,18 @@ impl EngineBuilder {
         self
     }
 
+    /// How often (in caller time) [`Engine::tick`] reclaims expired per-identity state
+    /// (frequency counters, member ad load, creative touches); default 5 minutes.
+    ///
+    /// A sweep walks every tracked identity, so running it on every tick of a busy engine
+    /// costs more than the pacing step itself. Sweeping only frees memory: caps and windows
+    /// are evaluated on read, so a longer interval never changes a decision, it only keeps
+    /// expired entries a little longer.
+    pub fn sweep_interval(mut self, interval: DurationMs) -> Self {
+        self.sweep_interval = interval;
+        self
+    }
+
     /// Largest state file [`EngineBuilder::load`] accepts, in bytes.
     pub fn state_limit(mut self, bytes: usize) -> Self {
         self.state_limit = bytes;
@@ -274,6 +290,7 @@ impl EngineBuilder {
             attribution,
             next_impression: CachePadded::new(AtomicU64::new(next_impression)),
             last_tick: AtomicI64::new(i64::MIN),
+            last_sweep: AtomicI64::new(i64::MIN),
             auction: Auction::new(self.auction).map_err(|e| component("auction", e))?,
             config: self,
         })
@@ -621,6 +638,8 @@ pub struct Engine {
     pub(crate) next_impression: CachePadded<AtomicU64>,
     /// The latest `now` passed to `tick` (ms), `i64::MIN` before the first.
     pub(crate) last_tick: AtomicI64,
+    /// The `now` of the latest reclamation sweep (ms), `i64::MIN` before the first.
+    pub(crate) last_sweep: AtomicI64,
     pub(crate) auction: Auction,
     pub(crate) config: EngineBuilder,
 }
@@ -1227,22 +1246,40 @@ impl Engine {
             }
         }
         snap.refresh_budget_hints(now);
-        self.frequency.sweep(now);
-        self.ad_load.sweep(now);
         self.attribution.tick(now);
-        self.credit_creatives();
+        self.credit_creatives(now);
         for c in &snap.compiled {
             c.creatives.update_shares(self.config.seed, c.id);
         }
-        self.touches.sweep(
-            now,
-            (self.config.touch_ttl.as_millis() / 1_000).max(0) as u64,
-        );
+        if self.claim_sweep(now) {
+            self.frequency.sweep(now);
+            self.ad_load.sweep(now);
+            self.touches.sweep(now, self.touch_ttl_secs());
+        }
+    }
+
+    pub(crate) fn touch_ttl_secs(&self) -> u64 {
+        (self.config.touch_ttl.as_millis() / 1_000).max(0) as u64
+    }
+
+    /// Whether this tick runs the reclamation sweeps: at most once per `sweep_interval` of
+    /// caller time, and by one of several concurrent ticks.
+    fn claim_sweep(&self, now: Timestamp) -> bool {
+        // Relaxed (both): `last_sweep` publishes nothing; the CAS only elects one tick per
+        // interval. Sweeps are idempotent, so a lost race or a stale read costs at most one
+        // skipped or one extra sweep.
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        now.as_millis().saturating_sub(last) >= self.config.sweep_interval.as_millis()
+            && self
+                .last_sweep
+                .compare_exchange(last, now.as_millis(), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Credits finalized conversions to the creative each household saw last of each
     /// credited campaign (see `creative`'s module docs).
-    fn credit_creatives(&self) {
+    fn credit_creatives(&self, now: Timestamp) {
+        let ttl_s = self.touch_ttl_secs();
         let mut finalized = Vec::new();
         self.attribution.drain_attributions(&mut finalized);
         let numbers = self.variants_by_number.pin();
@@ -1251,9 +1288,9 @@ impl Engine {
                 continue;
             }
             for credit in &a.credits {
-                let Some(n) = self
-                    .touches
-                    .last(a.conversion.household.get(), credit.campaign)
+                let Some(n) =
+                    self.touches
+                        .last(a.conversion.household.get(), credit.campaign, now, ttl_s)
                 else {
                     continue;
                 };
@@ -1453,6 +1490,29 @@ fn receipt_error(impression: ImpressionId, e: adloop_pacing::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sweeps_run_once_per_interval_of_caller_time() {
+        let engine = EngineBuilder::new()
+            .sweep_interval(DurationMs::from_mins(5))
+            .build()
+            .expect("engine");
+        let t0 = Timestamp::from_millis(1_700_000_000_000);
+        assert!(engine.claim_sweep(t0), "the first tick sweeps");
+        assert!(!engine.claim_sweep(t0 + DurationMs::from_mins(4)));
+        assert!(
+            !engine.claim_sweep(t0 - DurationMs::HOUR),
+            "time going back never sweeps"
+        );
+        assert!(engine.claim_sweep(t0 + DurationMs::from_mins(5)));
+        assert!(!engine.claim_sweep(t0 + DurationMs::from_mins(9)));
+        let every_tick = EngineBuilder::new()
+            .sweep_interval(DurationMs::ZERO)
+            .build()
+            .expect("engine");
+        assert!(every_tick.claim_sweep(t0));
+        assert!(every_tick.claim_sweep(t0));
+    }
 
     #[test]
     fn identities_stand_in_for_each_other() {
