@@ -951,7 +951,11 @@ impl TryFrom<StoreRepr> for Store {
             for c in &a.chunks {
                 if c.touches.len() as u64 > CHUNK
                     || c.dropped as usize > c.touches.len()
-                    || c.touches.iter().any(|t| t.slot as usize >= n_keys)
+                    // A dropped touch is unreachable; a key-table rebuild may have
+                    // unlinked it (slot NONE). Every other touch must name a stored key.
+                    || c.touches
+                        .iter()
+                        .any(|t| t.slot as usize >= n_keys && !(t.campaign == DROPPED && t.slot == NONE))
                 {
                     return Err("touch chunk out of range");
                 }
@@ -1137,6 +1141,23 @@ mod tests {
         let mut repr = StoreRepr::from(s.clone());
         repr.views.chunks[0].dropped = 5;
         assert!(Store::try_from(repr).is_err(), "more dropped than stored");
+        // A dropped touch unlinked by a key-table rebuild (slot NONE) is what a loaded
+        // store saves again: it must load, every time.
+        let mut repr = StoreRepr::from(s.clone());
+        repr.views.chunks[0].touches[0].campaign = DROPPED;
+        repr.views.chunks[0].touches[0].slot = NONE;
+        repr.views.chunks[0].dropped = 1;
+        let reloaded = Store::try_from(repr).expect("an unlinked dropped touch loads");
+        let again = Store::try_from(StoreRepr::from(reloaded)).expect("and reloads");
+        assert!(
+            again.find_view(1).is_none(),
+            "the dropped view stays unreachable"
+        );
+        assert_eq!(again.find_view(2).map(|v| v.impression), Some(2));
+        // A live touch must still name a stored key.
+        let mut repr = StoreRepr::from(s.clone());
+        repr.views.chunks[0].touches[0].slot = NONE;
+        assert!(Store::try_from(repr).is_err(), "a live touch without a key");
         let mut repr = StoreRepr::from(s.clone());
         repr.views.origin = u64::MAX;
         assert!(Store::try_from(repr).is_err());
