@@ -29,8 +29,13 @@ impl Touch {
 /// Credits per campaign index for one conversion, in first-credited order.
 pub(crate) type Credits = SmallVec<[(u32, f64); 4]>;
 
+/// Adds `credit` to `campaign`. A zero share (a time-decay weight that underflows, far
+/// beyond the half-life) credits nothing, so it never shows up as a credited pair.
 #[inline]
 fn add(out: &mut Credits, campaign: u32, credit: f64) {
+    if credit == 0.0 {
+        return;
+    }
     if let Some(slot) = out.iter_mut().find(|(c, _)| *c == campaign) {
         slot.1 += credit;
     } else {

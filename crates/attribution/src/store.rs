@@ -207,7 +207,8 @@ impl Arena {
             c.touches.clear();
             self.spare = c.touches;
         }
-        Some((n, u64::from(c.dropped)))
+        // Validated on load (dropped ≤ touches); clamped anyway so counters never wrap.
+        Some((n, u64::from(c.dropped).min(n)))
     }
 
     /// Sets the origin to the first live touch; returns the map from old to new references
@@ -949,8 +950,11 @@ impl TryFrom<StoreRepr> for Store {
             }
             let mut len = 0;
             for c in &a.chunks {
+                // `dropped` counts exactly the touches marked DROPPED (eviction subtracts
+                // it from the chunk's length).
                 if c.touches.len() as u64 > CHUNK
-                    || c.dropped as usize > c.touches.len()
+                    || c.dropped as usize
+                        != c.touches.iter().filter(|t| t.campaign == DROPPED).count()
                     // A dropped touch is unreachable; a key-table rebuild may have
                     // unlinked it (slot NONE). Every other touch must name a stored key.
                     || c.touches
@@ -1058,9 +1062,13 @@ mod tests {
     #[test]
     fn per_key_limit_keeps_the_newest_and_counts_the_rest_once() {
         let mut s = Store::new(1_000_000, 1_000_000);
+        // A key with no stored touch is free for reuse by the next `slot_for`, so each
+        // key gets its first touch before the next key is looked up (as the join does).
         let k = s.slot_for(1, 0);
+        s.add_view(k, 0, 0, 0);
         let other = s.slot_for(2, 0);
-        for i in 0..10 {
+        s.add_view(other, 0, 100, 0);
+        for i in 1..10 {
             s.add_view(k, i, i as u64, 0);
             s.add_view(other, i, 100 + i as u64, 0);
         }
@@ -1119,10 +1127,13 @@ mod tests {
     #[test]
     fn persisted_store_round_trips_and_rejects_bad_indices() {
         let mut s = Store::new(1_000, 1_000);
+        // Each key gets its first touch before the next lookup (an untouched key's
+        // bucket is free for reuse).
         let a = s.slot_for(1, 0);
-        let b = s.slot_for(2, 3);
         s.add_view(a, 10, 1, 0);
+        let b = s.slot_for(2, 3);
         s.add_view(b, 11, 2, 1);
+        let a = s.find_slot(1, 0).expect("stored key");
         s.add_click(a, 12, 1, 0);
         let json = serde_json::to_string(&s).unwrap();
         let back: Store = serde_json::from_str(&json).unwrap();

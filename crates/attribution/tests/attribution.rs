@@ -169,7 +169,12 @@ fn reference(events: &[Event], p: Params, model: Model) -> RefResult {
         eligible.sort_by_key(|t| (t.0, t.1, t.2));
         let n = eligible.len();
         let mut credits: BTreeMap<u64, f64> = BTreeMap::new();
-        let mut give = |campaign: u64, x: f64| *credits.entry(campaign).or_default() += x;
+        // A zero share is no credit (the contract: only credited pairs are reported).
+        let mut give = |campaign: u64, x: f64| {
+            if x != 0.0 {
+                *credits.entry(campaign).or_default() += x;
+            }
+        };
         let clicks: Vec<&RefTouch> = eligible.iter().filter(|t| t.2 == 1).collect();
         let pool: Vec<&RefTouch> = if clicks.is_empty() {
             eligible.iter().collect()
