@@ -125,11 +125,11 @@ fn engine_ops() {
     replay("engine_ops", checks::engine_ops::run, RANDOM_ENGINE_INPUTS);
 }
 
-/// Bugs the fuzzers found in component crates, reduced to a few lines of public API.
-/// Open ones are `#[ignore]`d and the checks step around them (each workaround names its
-/// test here) so that campaigns keep exploring; once the owning crate fixes one, its
-/// test passes, the `#[ignore]` goes and the workaround in the check is removed. Run the
-/// open ones with `cargo test --test fuzz_regressions -- --ignored`.
+/// Bugs the fuzzers found in component crates, reduced to a few lines of public API (or
+/// replaying the input that found them). While a bug is open its test is `#[ignore]`d
+/// (`cargo test --test fuzz_regressions -- --ignored` runs them) and the check steps
+/// around it with a comment naming the test, so that campaigns keep exploring; once the
+/// owning crate fixes it, the `#[ignore]` and the workaround go. All fixed so far.
 mod known_bugs {
     use super::checks;
     use adloop_attribution::{
@@ -196,11 +196,10 @@ mod known_bugs {
         );
     }
 
-    /// `Credit::credit` is documented in `(0, 1]`, but under time decay a touch far older
-    /// than the half-life gets weight `2^(−Δt/h)` = 0 and is emitted with credit 0
-    /// (`crates/attribution/src/model.rs`, `Model::TimeDecay`).
+    /// Fixed in `e38c55f`: `Credit::credit` is documented in `(0, 1]`, but under time
+    /// decay a touch far older than the half-life got weight `2^(−Δt/h)` = 0 and was
+    /// emitted with credit 0 (`crates/attribution/src/model.rs`, `Model::TimeDecay`).
     #[test]
-    #[ignore = "open bug in adloop-attribution (time-decay credits)"]
     fn time_decay_gives_no_zero_credits() {
         let config = Config::default()
             .half_life(adloop_core::DurationMs::from_millis(1))
@@ -231,17 +230,15 @@ mod known_bugs {
         }
     }
 
-    /// An attribution state decoded from a sealed arbitrary payload passes
-    /// `Attributor::from_bytes`, then the first ingest that raises the watermark panics
-    /// in `Store::evict` (`crates/attribution/src/store.rs`, `evicted += n - d`): a chunk
-    /// has more dropped touches than stored ones. With overflow checks off it wraps and
-    /// corrupts the eviction counters instead.
+    /// Fixed in `e38c55f`: an attribution state decoded from a sealed arbitrary payload
+    /// passed `Attributor::from_bytes`, then the first ingest that raised the watermark
+    /// panicked in `Store::evict` (`crates/attribution/src/store.rs`, `evicted += n - d`):
+    /// a chunk had more dropped touches than stored ones.
     #[test]
-    #[ignore = "open bug in adloop-attribution (state validation of chunk counts)"]
     fn decoded_attribution_state_never_panics() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/fuzz/known-bugs/attribution/state-dropped-exceeds-stored"
+            "/fuzz/regressions/attribution/state-dropped-exceeds-stored"
         );
         let data = std::fs::read(path).expect("known-bug input");
         checks::attribution::run(&data);

@@ -305,11 +305,8 @@ fn assert_credits_well_formed(a: &Attribution) {
             let sum: f64 = a.credits.iter().map(|c| c.credit).sum();
             assert!((sum - 1.0).abs() < 1e-9, "credits sum to {sum}: {a:?}");
             for c in &a.credits {
-                // Known open bug (tests/fuzz_regressions.rs, known_bugs::
-                // time_decay_gives_no_zero_credits): under time decay a touch whose
-                // weight underflows gets a credit of exactly 0, documented as (0, 1].
                 assert!(
-                    c.credit >= 0.0 && c.credit <= 1.0 + 1e-12,
+                    c.credit > 0.0 && c.credit <= 1.0 + 1e-12,
                     "credit out of range: {a:?}"
                 );
             }
