@@ -4,7 +4,7 @@
 //! scratch, key and candidate buffers, the auction outcome), so a steady-state decision
 //! allocates only its own answer.
 
-use crate::engine::{Compiled, Engine, Snapshot, identity};
+use crate::engine::{Compiled, Engine, Hot, Snapshot, identity};
 use crate::request::{
     AdRequest, Decision, Fate, Ghost, Opportunity, Placement, Receipt, Trace, TraceEntry,
 };
@@ -66,6 +66,16 @@ impl Default for Scratch {
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
+
+#[cfg(test)]
+thread_local! {
+    /// Tests only: decide every campaign through its `Compiled` entry, as if each
+    /// [`Hot`] flag were set and the campaign had several creatives (see `hot_vs_cold`).
+    static FORCE_COLD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+mod hot_vs_cold;
 
 /// SplitMix64 finalizer: spreads request ids into independent seeds.
 #[inline]
@@ -177,24 +187,31 @@ impl Engine {
             slot.max_s = slot.max_s.min(allowance.ad_seconds);
         }
 
-        // Touch every targeted campaign's entry first in a loop with no dependencies, so
-        // the CPU overlaps the cache misses (at 100k campaigns the entries live in DRAM)
-        // instead of taking them one by one inside the eligibility checks below.
+        // Touch every targeted campaign's funnel entry first in a loop with no
+        // dependencies, so the CPU overlaps the cache misses (at 100k campaigns the entries
+        // live far beyond L2) instead of taking them one by one inside the checks below.
         let mut touched = 0i64;
         for &key in &s.keys {
-            if let Some(c) = snap.compiled.get(key as usize) {
-                // Both cache lines of the entry (see `Compiled`).
-                touched ^= c.flight.start.as_millis() ^ c.categories.len() as i64;
+            if let Some(h) = snap.hot.get(key as usize) {
+                // Both cache lines of the entry (see `Hot`).
+                touched ^= h.flight.start.as_millis() ^ i64::from(h.flags);
             }
         }
         std::hint::black_box(touched);
 
         for i in 0..s.keys.len() {
             let key = s.keys[i];
-            let Some(c) = snap.compiled.get(key as usize) else {
+            let Some(hot) = snap.hot.get(key as usize) else {
                 continue;
             };
-            match self.candidate(c, key, snap.budget_hint(key), seed, &slot, req, now, s) {
+            #[cfg(test)]
+            let forced = Hot {
+                flags: Hot::DEALS | Hot::CAPS | Hot::PACER | Hot::HOLDOUT | Hot::COLD_BID,
+                ..*hot
+            };
+            #[cfg(test)]
+            let hot = if FORCE_COLD.get() { &forced } else { hot };
+            match self.candidate(snap, hot, key, seed, &slot, req, now, s) {
                 Ok(candidate) => s.candidates.push(candidate),
                 Err(fate) => {
                     if req.trace {
@@ -349,34 +366,41 @@ impl Engine {
     }
 
     /// Eligibility of one targeted campaign, in delivery-funnel order; the auction
-    /// candidate when it passes.
+    /// candidate when it passes. Reads `hot` and, only where its flags say the campaign
+    /// needs more, the campaign's [`Compiled`] entry.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn candidate(
         &self,
-        c: &Compiled,
+        snap: &Snapshot,
+        hot: &Hot,
         key: u32,
-        budget_ok: bool,
         seed: u64,
         slot: &Slot<'_>,
         req: &AdRequest,
         now: Timestamp,
         s: &mut Scratch,
     ) -> Result<Candidate, Fate> {
-        if !c.flight.contains(now) {
+        if !hot.flight.contains(now) {
             return Err(Fate::OutOfFlight);
         }
         if (!s.blocked_categories.is_empty()
-            && c.categories
+            && hot
+                .categories
                 .as_slice()
                 .iter()
                 .any(|id| s.blocked_categories.contains(id)))
             || (!s.blocked_domains.is_empty()
-                && c.domain.is_some_and(|d| s.blocked_domains.contains(&d)))
+                && hot.domain.is_some_and(|d| s.blocked_domains.contains(&d)))
         {
             return Err(Fate::Blocked);
         }
-        let deal = (!req.deals.is_empty() && !c.deals.is_empty())
-            .then(|| req.deals.iter().find(|offer| c.deals.contains(&offer.id)))
+        let cold = || &snap.compiled[key as usize];
+        let deal = (hot.has(Hot::DEALS) && !req.deals.is_empty())
+            .then(|| {
+                let deals = &cold().deals;
+                req.deals.iter().find(|offer| deals.contains(&offer.id))
+            })
             .flatten()
             .map(|offer| Deal {
                 id: offer.id,
@@ -386,19 +410,31 @@ impl Engine {
         if req.private_auction && deal.is_none() {
             return Err(Fate::NotInDeal);
         }
-        let last_shown = match c.creatives.rotation {
-            Rotation::Sequential => identity(req.user, req.household).and_then(|(_, household)| {
-                self.touches
-                    .last(household.get(), c.id, now, self.touch_ttl_secs())
-            }),
-            _ => None,
+        let (creative, duration_s) = if hot.has(Hot::ONE_CREATIVE) {
+            // Every rotation picks the only variant; it need only fit.
+            if !slot.admits(hot.format, hot.duration_s) {
+                return Err(Fate::NoFittingCreative);
+            }
+            (hot.creative, hot.duration_s)
+        } else {
+            let c = cold();
+            let last_shown = match c.creatives.rotation {
+                Rotation::Sequential => {
+                    identity(req.user, req.household).and_then(|(_, household)| {
+                        self.touches
+                            .last(household.get(), c.id, now, self.touch_ttl_secs())
+                    })
+                }
+                _ => None,
+            };
+            let draw = mix64(seed ^ c.id.get().rotate_left(29) ^ 0x5eed_c4ea_71fe);
+            let v = c
+                .creatives
+                .choose(slot, s.facts, &req.attributes, draw, last_shown)
+                .ok_or(Fate::NoFittingCreative)?;
+            (v.id, v.duration_s)
         };
-        let draw = mix64(seed ^ c.id.get().rotate_left(29) ^ 0x5eed_c4ea_71fe);
-        let creative = c
-            .creatives
-            .choose(slot, s.facts, &req.attributes, draw, last_shown)
-            .ok_or(Fate::NoFittingCreative)?;
-        if !self.frequency_allows(c, req, now) {
+        if hot.has(Hot::CAPS) && !self.frequency_allows(cold(), req, now) {
             return Err(Fate::FrequencyCapped);
         }
         if req.stream.is_some()
@@ -408,40 +444,50 @@ impl Engine {
                     household: req.household,
                 },
                 req.stream,
-                c.id,
+                hot.id,
                 now,
             )
         {
             return Err(Fate::FrequencyCapped);
         }
-        let multiplier = self.pacing_multiplier(c, seed, now).ok_or(Fate::PacedOut)?;
-        let bid = self.auction_bid(c);
-        if !budget_ok {
+        let multiplier = if hot.has(Hot::PACER) {
+            self.pacing_multiplier(cold(), seed, now)
+                .ok_or(Fate::PacedOut)?
+        } else {
+            1.0
+        };
+        let bid = if hot.has(Hot::COLD_BID) {
+            self.auction_bid(cold())
+        } else {
+            AuctionBid::Cpm(hot.cpm)
+        };
+        if !snap.budget_hint(key) {
             return Err(Fate::BudgetExhausted);
         }
-        if c.holdout > 0.0 && self.in_control_group(c, req) {
+        if hot.has(Hot::HOLDOUT) && self.in_control_group(cold(), req) {
             s.control.push(key);
         }
         Ok(Candidate {
             key,
-            campaign: c.id,
-            creative: creative.id,
-            advertiser: c.advertiser,
-            domain: c.domain,
-            tier: c.tier,
+            campaign: hot.id,
+            creative,
+            advertiser: hot.advertiser,
+            domain: hot.domain,
+            tier: hot.tier,
             bid,
             multiplier,
             deal,
-            categories: c.categories,
-            duration_s: creative.duration_s,
+            categories: hot.categories,
+            duration_s,
         })
     }
 
     /// Whether the request's viewer is in `c`'s holdout control group.
     fn in_control_group(&self, c: &Compiled, req: &AdRequest) -> bool {
-        identity(req.user, req.household).is_some_and(|(user, household)| {
-            self.attribution.assign(user, household, c.id, c.holdout) == Group::Control
-        })
+        c.holdout > 0.0
+            && identity(req.user, req.household).is_some_and(|(user, household)| {
+                self.attribution.assign(user, household, c.id, c.holdout) == Group::Control
+            })
     }
 
     fn predicted_ctr(&self, c: &Compiled) -> f64 {
@@ -544,6 +590,18 @@ impl Engine {
                 })
                 .collect(),
         }
+    }
+}
+
+impl Slot<'_> {
+    /// Whether a creative of `format` lasting `duration_s` fits: the slot's format and, for
+    /// video, no longer than the slot and one of its required durations (if it has any).
+    #[inline]
+    pub(crate) fn admits(&self, format: Format, duration_s: u32) -> bool {
+        format == self.format
+            && (format == Format::Display
+                || (duration_s <= self.max_s
+                    && (self.required.is_empty() || self.required.contains(&duration_s))))
     }
 }
 

@@ -23,7 +23,7 @@
 //! - `last_sweep: AtomicI64`: the time of the latest reclamation sweep; a `Relaxed` CAS elects
 //!   one tick per `sweep_interval` to sweep (sweeps are idempotent and only free memory).
 
-use crate::campaign::{Bid, Campaign, Creative, Flight, validate_all};
+use crate::campaign::{Bid, Campaign, Creative, Flight, Format, validate_all};
 use crate::creative::{
     ClickRing, Codes, CreativeReport, Creatives, RotationState, Touches, VariantStats,
 };
@@ -36,8 +36,8 @@ use adloop_attribution::{
 };
 use adloop_auction::{AdvertiserDomain, Auction, AuctionConfig, Categories, Tier};
 use adloop_core::{
-    AdvertiserId, CampaignId, DealId, DurationMs, HouseholdId, ImpressionId, Money, Timestamp,
-    UserId, codec,
+    AdvertiserId, CampaignId, Cpm, CreativeId, DealId, DurationMs, HouseholdId, ImpressionId,
+    Money, Timestamp, UserId, codec,
 };
 use adloop_pacing::{
     AdLoadPolicy, AdLoadSnapshot, AdLoadStore, BudgetConfig, BudgetLedger, BudgetStoreSnapshot,
@@ -490,14 +490,11 @@ impl PacerEntry {
     }
 }
 
-/// A campaign as the decide path needs it: dense, copied out of the model at publish.
-///
-/// `repr(C)` and 64-byte aligned so that what every eligibility check reads (flight, bid,
-/// ids, tier, holdout, the "has deals / caps" tests) sits in the first cache line and the
-/// creatives, categories and domain in the next: a targeted campaign costs one pair of
-/// adjacent lines, not four scattered ones.
+/// A campaign as the decide path needs it, copied out of the model at publish. The funnel
+/// reads its [`Hot`] entry first and this one only for what the entry's flags point to
+/// (deals, caps, pacer, holdout, CPC/CPA bids, creative rotation), for winners and for
+/// traces.
 #[derive(Debug)]
-#[repr(C, align(64))]
 pub(crate) struct Compiled {
     pub(crate) flight: Flight,
     pub(crate) bid: Bid,
@@ -517,11 +514,93 @@ pub(crate) struct Compiled {
     pub(crate) lifetime_limit: Option<Money>,
 }
 
+/// What the decide funnel reads of every targeted campaign, kept apart from the cold rest
+/// of [`Compiled`] in one dense array of two adjacent cache lines per campaign.
+///
+/// At 100k campaigns a request targets about 300 of them, and each entry is a cache miss
+/// (the snapshot's campaigns far outgrow L2); the funnel therefore reads only this entry
+/// for a campaign without deals, caps, a pacing controller, a holdout, a CPC/CPA bid or
+/// more than one (or a restricted) creative, and the matching [`Compiled`] entry only for
+/// what [`Hot::flags`] says it has. Everything here is copied out of [`Compiled`] at
+/// publish; `size_of::<Hot>()` is 128 bytes (asserted in the tests).
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(128))]
+pub(crate) struct Hot {
+    pub(crate) flight: Flight,
+    pub(crate) id: CampaignId,
+    pub(crate) advertiser: AdvertiserId,
+    pub(crate) domain: Option<AdvertiserDomain>,
+    /// The bid when it is a CPM (else [`Hot::COLD_BID`] is set and this is zero).
+    pub(crate) cpm: Cpm,
+    /// The one creative, when [`Hot::ONE_CREATIVE`] is set.
+    pub(crate) creative: CreativeId,
+    /// Its duration in seconds.
+    pub(crate) duration_s: u32,
+    pub(crate) categories: Categories,
+    pub(crate) tier: Tier,
+    /// Its format.
+    pub(crate) format: Format,
+    pub(crate) flags: u8,
+}
+
+impl Hot {
+    /// Exactly one creative, with no markets, languages or targeting: choosing it is
+    /// checking that it fits the slot (every rotation picks the only variant).
+    pub(crate) const ONE_CREATIVE: u8 = 1;
+    /// The campaign lists deals.
+    pub(crate) const DEALS: u8 = 1 << 1;
+    /// The campaign has frequency caps.
+    pub(crate) const CAPS: u8 = 1 << 2;
+    /// The campaign has a pacing controller (every mode but ASAP).
+    pub(crate) const PACER: u8 = 1 << 3;
+    /// The campaign holds out a control group.
+    pub(crate) const HOLDOUT: u8 = 1 << 4;
+    /// The bid is CPC or CPA: its eCPM needs the measured rates.
+    pub(crate) const COLD_BID: u8 = 1 << 5;
+
+    fn of(c: &Compiled) -> Hot {
+        let one = match &*c.creatives.variants {
+            [only] if !c.creatives.restricted => Some(only),
+            _ => None,
+        };
+        let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+        Hot {
+            flight: c.flight,
+            id: c.id,
+            advertiser: c.advertiser,
+            domain: c.domain,
+            cpm: match c.bid {
+                Bid::Cpm(cpm) => cpm,
+                _ => Cpm::ZERO,
+            },
+            creative: one.map_or(CreativeId::new(0), |v| v.id),
+            duration_s: one.map_or(0, |v| v.duration_s),
+            categories: c.categories,
+            tier: c.tier,
+            format: one.map_or(Format::Video, |v| v.format),
+            flags: flag(one.is_some(), Hot::ONE_CREATIVE)
+                | flag(!c.deals.is_empty(), Hot::DEALS)
+                | flag(!c.caps.is_empty(), Hot::CAPS)
+                | flag(c.pacer.is_some(), Hot::PACER)
+                | flag(c.holdout > 0.0, Hot::HOLDOUT)
+                | flag(!matches!(c.bid, Bid::Cpm(_)), Hot::COLD_BID),
+        }
+    }
+
+    /// Whether `flag` is set.
+    #[inline]
+    pub(crate) fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+}
+
 /// One published campaign set: immutable, shared by every decision that loaded it.
 pub(crate) struct Snapshot {
     pub(crate) generation: Generation,
     pub(crate) campaigns: Vec<Campaign>,
     pub(crate) compiled: Vec<Compiled>,
+    /// The funnel's view of `compiled`, index for index.
+    pub(crate) hot: Box<[Hot]>,
     pub(crate) by_id: HashMap<CampaignId, u32>,
     pub(crate) index: Index,
     /// Competitive category name → the id the auction separates on.
@@ -542,6 +621,7 @@ impl Snapshot {
             generation: Generation(0),
             campaigns: Vec::new(),
             compiled: Vec::new(),
+            hot: Box::new([]),
             by_id: HashMap::new(),
             index: Index::build(std::iter::empty::<(u32, &Expr)>())
                 .unwrap_or_else(|_| unreachable!("an empty index always builds")),
@@ -716,6 +796,7 @@ impl Engine {
             campaigns: n,
             index_bytes: snap.index.heap_bytes(),
             compiled_bytes: snap.compiled.capacity() * std::mem::size_of::<Compiled>()
+                + snap.hot.len() * std::mem::size_of::<Hot>()
                 + by_id_bytes
                 + snap.codes.heap_bytes(),
             creative_feedback_bytes: self.clicks.bytes() + self.touches.len() * 64,
@@ -925,10 +1006,12 @@ impl Engine {
             .map(|c| AtomicBool::new(Engine::budget_allows(c, self.hint_time(c))))
             .collect();
         let any_restricted = compiled.iter().any(|c| c.creatives.restricted);
+        let hot = compiled.iter().map(Hot::of).collect();
         Ok(Snapshot {
             generation: Generation(0),
             campaigns,
             compiled,
+            hot,
             by_id,
             index,
             category_ids,
@@ -1492,6 +1575,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_funnel_entry_is_two_aligned_cache_lines() {
+        assert_eq!(std::mem::size_of::<Hot>(), 128);
+        assert_eq!(std::mem::align_of::<Hot>(), 128);
+        // The prefetch loop in decide touches both lines through these two fields.
+        assert_eq!(std::mem::offset_of!(Hot, flight), 0);
+        assert!(std::mem::offset_of!(Hot, flags) >= 64);
+    }
+
+    #[test]
     fn sweeps_run_once_per_interval_of_caller_time() {
         let engine = EngineBuilder::new()
             .sweep_interval(DurationMs::from_mins(5))
@@ -1551,12 +1643,5 @@ mod tests {
         assert_eq!((o.impressions_today, o.impressions_lifetime), (1, 3));
         // Asked about a later day with nothing counted yet: zero today.
         assert_eq!(entry.observation(&ledger, now, 3).impressions_today, 0);
-    }
-
-    #[test]
-    fn the_hot_part_of_a_compiled_campaign_fits_one_cache_line() {
-        assert_eq!(std::mem::align_of::<Compiled>(), 64);
-        assert!(std::mem::offset_of!(Compiled, tier) < 64);
-        assert!(std::mem::offset_of!(Compiled, creatives) < 128);
     }
 }
