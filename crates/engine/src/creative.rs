@@ -5,7 +5,8 @@
 //! A variant ([`Creative`]) fits when its format is the slot's, its duration fits the slot
 //! (at most the slot's — possibly ad-load-shortened — length and one of its required
 //! durations), the request's `geo.country` is one of its markets and its
-//! `content.language` one of its languages (an empty list allows all), and its optional
+//! `content.language` (else, when the content's language is not given,
+//! `device.language`) one of its languages (an empty list allows all), and its optional
 //! targeting expression is true for the request. Markets and languages are dictionary
 //! encoded at publish, so the decide path compares small integers; the request's country
 //! and language are encoded once per decision.
@@ -42,7 +43,10 @@
 //!   on record and tick, loads for reports and the bandit;
 //! - `VariantStats::weight`: the bandit's share in units of 2⁻²⁴, stored by tick, loaded by
 //!   decide. A decision racing a tick may mix old and new weights of one campaign: each is
-//!   a valid weight, so the draw is still over eligible variants only;
+//!   a valid weight, so the draw is still over eligible variants only; the same for
+//!   `Creatives::{weights, cumulative_weights}` (the campaign's copy and its running sums,
+//!   stored beside each share): mixed sums may not ascend, and the binary search over
+//!   them, used only when every variant is eligible, still ends on a variant;
 //! - `RotationState::computed_at`: the campaign's impression total when shares were last
 //!   computed (tick only);
 //! - the click ring's words, `impression tag (32) | variant number (32)`, one `store` per
@@ -250,16 +254,29 @@ impl Codes {
             .unwrap_or(u16::MAX)
     }
 
+    /// Encodes the request's market, its first string `geo.country`, and its language,
+    /// the first string `content.language`, else (content language not given)
+    /// `device.language`; one pass over the request's attributes.
     pub(crate) fn facts(&self, attributes: &Request) -> Facts {
-        let first = |name: &str| {
-            attributes.values(name).find_map(|v| match v {
+        let (mut country, mut content, mut device) = (None, None, None);
+        for (name, mut values) in attributes.attributes() {
+            // Lengths first: most attributes are none of these, and differ in length.
+            let slot = match name.len() {
+                11 if name == "geo.country" => &mut country,
+                16 if name == "content.language" => &mut content,
+                15 if name == "device.language" => &mut device,
+                _ => continue,
+            };
+            *slot = values.find_map(|v| match v {
                 adloop_targeting::ValueRef::Str(s) => Some(s),
                 _ => None,
-            })
-        };
+            });
+        }
         Facts {
-            country: first("geo.country").map_or(u16::MAX, |c| self.lookup(c, true)),
-            language: first("content.language").map_or(u16::MAX, |l| self.lookup(l, false)),
+            country: country.map_or(u16::MAX, |c| self.lookup(c, true)),
+            language: content
+                .or(device)
+                .map_or(u16::MAX, |l| self.lookup(l, false)),
         }
     }
 
@@ -275,18 +292,181 @@ pub(crate) struct Creatives {
     /// The bandit's shares (× 2²⁴), contiguous for the draw; copied from and written
     /// beside each variant's `VariantStats::weight`.
     weights: Box<[AtomicU32]>,
+    /// Running sums of `weights`, written beside them by tick, so a draw over every
+    /// variant is a binary search.
+    cumulative_weights: Box<[AtomicU64]>,
     pub(crate) variants: Box<[Variant]>,
     /// Running sums of the static weights (weighted rotation's draw).
     cumulative: Box<[u64]>,
     /// The one format of every variant (`None`: mixed formats).
     single_format: Option<Format>,
-    /// The longest video variant.
+    /// The longest variant.
     max_video_s: u32,
     pub(crate) rotation: Rotation,
     /// Whether any variant has markets, languages or targeting (else the request's facts
     /// are not needed).
     pub(crate) restricted: bool,
     pub(crate) state: Arc<RotationState>,
+    /// The variants by what decides their fit, as bit masks (`None` above
+    /// [`INDEXED_VARIANTS`] variants: then `choose` scans).
+    index: Option<Index>,
+    /// Each variant's dense number (`VariantStats::number`), contiguous for the storyline.
+    numbers: Box<[u32]>,
+}
+
+/// Most variants a campaign's [`Index`] covers (one bit each in a `u64`).
+pub(crate) const INDEXED_VARIANTS: usize = 64;
+
+/// A campaign's variants indexed by format, duration, market and language: bit `i` of
+/// each mask is variant `i`. `choose` intersects the masks for the slot and the
+/// request's facts instead of checking every variant, then evaluates only the
+/// eligible variants' targeting expressions.
+#[derive(Debug, Default)]
+struct Index {
+    /// Every variant.
+    all: u64,
+    /// Display variants (their duration is not checked).
+    display: u64,
+    /// Video variants.
+    video: u64,
+    /// The longest video variant.
+    video_max_s: u32,
+    /// Variants with no market restriction, with no language restriction.
+    any_market: u64,
+    any_language: u64,
+    /// Variants with a targeting expression.
+    targeted: u64,
+    /// Video variants by duration: `(seconds, variants of exactly that length)`,
+    /// ascending.
+    durations: Box<[(u32, u64)]>,
+    /// `(code, variants listing it)`, sorted by code: markets then languages, split at
+    /// `languages_at`.
+    codes: Box<[(u16, u64)]>,
+    languages_at: usize,
+}
+
+/// The variants of `table` (sorted by code) that list `code`.
+#[inline]
+fn listing(table: &[(u16, u64)], code: u16) -> u64 {
+    if code == u16::MAX {
+        return 0;
+    }
+    // Tables are short (a few codes per campaign): a linear pass beats a binary search.
+    if table.len() <= 8 {
+        table.iter().find(|e| e.0 == code).map_or(0, |e| e.1)
+    } else {
+        table
+            .binary_search_by_key(&code, |e| e.0)
+            .map_or(0, |i| table[i].1)
+    }
+}
+
+/// The `k`-th (from 0) set bit of `mask`; `mask` has more than `k` bits set.
+#[inline]
+fn nth_bit(mut mask: u64, k: u32) -> usize {
+    for _ in 0..k {
+        mask &= mask - 1;
+    }
+    mask.trailing_zeros() as usize
+}
+
+impl Index {
+    /// Indexes `variants` (at most [`INDEXED_VARIANTS`]).
+    fn new(variants: &[Variant]) -> Index {
+        debug_assert!(variants.len() <= INDEXED_VARIANTS);
+        let mut ix = Index::default();
+        let mut durations: Vec<(u32, u64)> = Vec::new();
+        let mut markets: Vec<(u16, u64)> = Vec::new();
+        let mut languages: Vec<(u16, u64)> = Vec::new();
+        let add = |table: &mut Vec<(u16, u64)>, code: u16, bit: u64| match table
+            .binary_search_by_key(&code, |e| e.0)
+        {
+            Ok(i) => table[i].1 |= bit,
+            Err(i) => table.insert(i, (code, bit)),
+        };
+        for (i, v) in variants.iter().enumerate() {
+            let bit = 1u64 << i;
+            ix.all |= bit;
+            match v.format {
+                Format::Display => ix.display |= bit,
+                Format::Video => {
+                    ix.video |= bit;
+                    ix.video_max_s = ix.video_max_s.max(v.duration_s);
+                    match durations.binary_search_by_key(&v.duration_s, |e| e.0) {
+                        Ok(j) => durations[j].1 |= bit,
+                        Err(j) => durations.insert(j, (v.duration_s, bit)),
+                    }
+                }
+            }
+            // As the scan's code sets: a list of only unknown codes restricts nothing
+            // (validation never lets one through).
+            let markets_known = v.markets.iter().filter(|c| **c != u16::MAX);
+            if markets_known.clone().next().is_none() {
+                ix.any_market |= bit;
+            }
+            for c in markets_known {
+                add(&mut markets, *c, bit);
+            }
+            let languages_known = v.languages.iter().filter(|c| **c != u16::MAX);
+            if languages_known.clone().next().is_none() {
+                ix.any_language |= bit;
+            }
+            for c in languages_known {
+                add(&mut languages, *c, bit);
+            }
+            if v.targeting.is_some() {
+                ix.targeted |= bit;
+            }
+        }
+        ix.durations = durations.into_boxed_slice();
+        ix.languages_at = markets.len();
+        markets.extend(languages);
+        ix.codes = markets.into_boxed_slice();
+        ix
+    }
+
+    /// The variants that fit `slot`, the request's `facts` and (for targeted variants)
+    /// its `attributes`.
+    #[inline]
+    fn eligible(
+        &self,
+        variants: &[Variant],
+        slot: &Slot<'_>,
+        facts: Facts,
+        attributes: &Request,
+    ) -> u64 {
+        let mut mask = match slot.format {
+            Format::Display => self.display,
+            Format::Video if self.video_max_s <= slot.max_s && slot.required.is_empty() => {
+                self.video
+            }
+            Format::Video => self
+                .durations
+                .iter()
+                .take_while(|(d, _)| *d <= slot.max_s)
+                .filter(|(d, _)| slot.required.is_empty() || slot.required.contains(d))
+                .fold(0, |m, (_, bits)| m | bits),
+        };
+        if mask & !self.any_market != 0 {
+            mask &= self.any_market | listing(&self.codes[..self.languages_at], facts.country);
+        }
+        if mask & !self.any_language != 0 {
+            mask &= self.any_language | listing(&self.codes[self.languages_at..], facts.language);
+        }
+        let mut targeted = mask & self.targeted;
+        while targeted != 0 {
+            let i = targeted.trailing_zeros() as usize;
+            targeted &= targeted - 1;
+            if !variants[i]
+                .targeting
+                .as_ref()
+                .is_none_or(|e| e.matches(attributes))
+            {
+                mask &= !(1 << i);
+            }
+        }
+        mask
+    }
 }
 
 impl Creatives {
@@ -344,9 +524,17 @@ impl Creatives {
             })
             .collect();
         // Relaxed: a copy of the shares (module docs).
-        let weights = variants
+        let weights: Box<[AtomicU32]> = variants
             .iter()
             .map(|v| AtomicU32::new(v.stats.weight.load(Ordering::Relaxed)))
+            .collect();
+        let cumulative_weights = weights
+            .iter()
+            .scan(0u64, |sum, w| {
+                // Relaxed: a copy of the shares (module docs).
+                *sum += u64::from(w.load(Ordering::Relaxed));
+                Some(AtomicU64::new(*sum))
+            })
             .collect();
         let cumulative = variants
             .iter()
@@ -360,9 +548,14 @@ impl Creatives {
             .map(|v| v.format)
             .filter(|f| variants.iter().all(|v| v.format == *f));
         let max_video_s = variants.iter().map(|v| v.duration_s).max().unwrap_or(0);
+        let index = (variants.len() <= INDEXED_VARIANTS).then(|| Index::new(&variants));
+        let numbers = variants.iter().map(|v| v.stats.number).collect();
         Ok(Creatives {
+            index,
+            numbers,
             hot,
             weights,
+            cumulative_weights,
             cumulative,
             single_format,
             max_video_s,
@@ -402,7 +595,8 @@ impl Creatives {
     /// Chooses the variant to show, or `None` when none fits.
     ///
     /// `draw` is the decision's seeded random word for this campaign; `last_shown` is the
-    /// variant number the household saw last (sequential rotation only).
+    /// variant number the household saw last (sequential rotation only). Chooses exactly
+    /// as [`Creatives::choose_by_scan`] does, from the index's eligible mask.
     #[inline]
     pub(crate) fn choose(
         &self,
@@ -412,57 +606,134 @@ impl Creatives {
         draw: u64,
         last_shown: Option<u32>,
     ) -> Option<&Variant> {
-        let n = self.hot.len();
-        // Fast path: every variant fits (one format, unrestricted, all short enough), so
-        // the rotation draws over all of them without a scan.
+        // Every variant fits when they share the slot's format, are unrestricted and short
+        // enough: no mask needed.
         if !self.restricted
-            && n > 0
             && self.single_format == Some(slot.format)
             && (slot.format == Format::Display
                 || (self.max_video_s <= slot.max_s && slot.required.is_empty()))
         {
-            let uniform = |draw: u64| ((u128::from(draw) * n as u128) >> 64) as usize;
-            let pick = match self.rotation {
-                Rotation::Even => uniform(draw),
-                Rotation::Sequential => last_shown
-                    .and_then(|l| self.variants.iter().position(|v| v.stats.number == l))
-                    .map_or(0, |i| (i + 1) % n),
-                Rotation::Weighted => {
-                    let total = self.cumulative[n - 1];
-                    if total == 0 {
-                        uniform(draw)
-                    } else {
-                        let target = ((u128::from(draw) * u128::from(total)) >> 64) as u64;
-                        self.cumulative.partition_point(|&c| c <= target).min(n - 1)
-                    }
-                }
-                Rotation::Optimized { .. } => {
-                    // Relaxed: shares written by tick (module docs).
-                    let total: u64 = self
-                        .weights
-                        .iter()
-                        .map(|w| u64::from(w.load(Ordering::Relaxed)))
-                        .sum();
-                    if total == 0 {
-                        uniform(draw)
-                    } else {
-                        let mut target = ((u128::from(draw) * u128::from(total)) >> 64) as u64;
-                        let mut chosen = n - 1;
-                        for (i, w) in self.weights.iter().enumerate() {
-                            // Relaxed: as above; a changed weight still picks a variant.
-                            let w = u64::from(w.load(Ordering::Relaxed));
-                            if target < w {
-                                chosen = i;
-                                break;
-                            }
-                            target -= w;
-                        }
-                        chosen
-                    }
-                }
-            };
-            return self.variants.get(pick);
+            return self.variants.get(self.draw_all(draw, last_shown));
         }
+        let Some(index) = &self.index else {
+            return self.choose_by_scan(slot, facts, attributes, draw, last_shown);
+        };
+        let mask = index.eligible(&self.variants, slot, facts, attributes);
+        let pick = if mask == index.all && mask != 0 {
+            self.draw_all(draw, last_shown)
+        } else {
+            self.draw_among(mask, draw, last_shown)?
+        };
+        self.variants.get(pick)
+    }
+
+    /// The position after the household's last variant of the storyline (0 without one).
+    #[inline]
+    fn after(&self, last_shown: Option<u32>) -> usize {
+        last_shown
+            .and_then(|l| self.numbers.iter().position(|n| *n == l))
+            .map_or(0, |i| i + 1)
+    }
+
+    /// The rotation's choice when every variant fits (the campaign has at least one).
+    #[inline]
+    fn draw_all(&self, draw: u64, last_shown: Option<u32>) -> usize {
+        let n = self.variants.len();
+        let uniform = |draw: u64| ((u128::from(draw) * n as u128) >> 64) as usize;
+        match self.rotation {
+            Rotation::Even => uniform(draw),
+            Rotation::Sequential => self.after(last_shown) % n,
+            Rotation::Weighted => {
+                let total = self.cumulative[n - 1];
+                if total == 0 {
+                    uniform(draw)
+                } else {
+                    let target = ((u128::from(draw) * u128::from(total)) >> 64) as u64;
+                    self.cumulative.partition_point(|&c| c <= target).min(n - 1)
+                }
+            }
+            Rotation::Optimized { .. } => {
+                // Relaxed: shares written by tick (module docs). A decision racing a tick
+                // may read old and new sums, out of order: the search still ends on a
+                // variant, and every variant is eligible here.
+                let total = self.cumulative_weights[n - 1].load(Ordering::Relaxed);
+                if total == 0 {
+                    uniform(draw)
+                } else {
+                    let target = ((u128::from(draw) * u128::from(total)) >> 64) as u64;
+                    self.cumulative_weights
+                        .partition_point(|c| c.load(Ordering::Relaxed) <= target)
+                        .min(n - 1)
+                }
+            }
+        }
+    }
+
+    /// The rotation's choice among the variants of `mask` (`None` when it is empty).
+    #[inline]
+    fn draw_among(&self, mask: u64, draw: u64, last_shown: Option<u32>) -> Option<usize> {
+        let count = mask.count_ones();
+        if count <= 1 {
+            return (count == 1).then_some(mask.trailing_zeros() as usize);
+        }
+        let weight = |i: usize| -> u64 {
+            match self.rotation {
+                Rotation::Even | Rotation::Sequential => 1,
+                Rotation::Weighted => u64::from(self.hot[i].weight),
+                // Relaxed: a share written by tick (module docs).
+                Rotation::Optimized { .. } => u64::from(self.weights[i].load(Ordering::Relaxed)),
+            }
+        };
+        let uniform = || nth_bit(mask, ((u128::from(draw) * u128::from(count)) >> 64) as u32);
+        Some(match self.rotation {
+            Rotation::Even => uniform(),
+            Rotation::Sequential => {
+                let next = self.after(last_shown);
+                let later = if next >= 64 { 0 } else { mask & (!0 << next) };
+                (if later != 0 { later } else { mask }).trailing_zeros() as usize
+            }
+            Rotation::Weighted | Rotation::Optimized { .. } => {
+                let mut total = 0u64;
+                let mut bits = mask;
+                while bits != 0 {
+                    total += weight(bits.trailing_zeros() as usize);
+                    bits &= bits - 1;
+                }
+                if total == 0 {
+                    // No weight yet (before the first tick, or all weights zero): uniform.
+                    uniform()
+                } else {
+                    let mut target = ((u128::from(draw) * u128::from(total)) >> 64) as u64;
+                    // The last eligible variant when a racing tick moved the weights.
+                    let mut chosen = 63 - mask.leading_zeros() as usize;
+                    let mut bits = mask;
+                    while bits != 0 {
+                        let i = bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        let w = weight(i);
+                        if target < w {
+                            chosen = i;
+                            break;
+                        }
+                        target -= w;
+                    }
+                    chosen
+                }
+            }
+        })
+    }
+
+    /// Chooses as [`Creatives::choose`] does by checking every variant's fit: the path
+    /// for campaigns with more than [`INDEXED_VARIANTS`] variants, and the reference the
+    /// index is tested against.
+    pub(crate) fn choose_by_scan(
+        &self,
+        slot: &Slot<'_>,
+        facts: Facts,
+        attributes: &Request,
+        draw: u64,
+        last_shown: Option<u32>,
+    ) -> Option<&Variant> {
         let mut eligible: SmallVec<[(u16, u32); 32]> = SmallVec::new();
         let mut total = 0u64;
         for i in 0..self.hot.len() {
@@ -582,13 +853,20 @@ impl Creatives {
             mix64(seed ^ mix64(campaign.get()) ^ fingerprint),
         );
         let floor = exploration.clamp(0.0, 1.0);
-        for ((v, w), p) in self.variants.iter().zip(&*self.weights).zip(p_best) {
-            let share = ((1.0 - floor) * p + floor / n as f64) * SHARE_ONE;
+        let mut sum = 0u64;
+        for (((v, w), c), p) in self
+            .variants
+            .iter()
+            .zip(&*self.weights)
+            .zip(&*self.cumulative_weights)
+            .zip(p_best)
+        {
+            let share = (((1.0 - floor) * p + floor / n as f64) * SHARE_ONE).round() as u32;
+            sum += u64::from(share);
             // Relaxed: shares read by decide and reports (module docs).
-            v.stats
-                .weight
-                .store(share.round() as u32, Ordering::Relaxed);
-            w.store(share.round() as u32, Ordering::Relaxed);
+            v.stats.weight.store(share, Ordering::Relaxed);
+            w.store(share, Ordering::Relaxed);
+            c.store(sum, Ordering::Relaxed);
         }
     }
 }
@@ -921,6 +1199,44 @@ mod tests {
         assert_eq!(fits(&Request::new(), &VIDEO), Vec::<u64>::new());
     }
 
+    #[test]
+    fn facts_take_the_content_language_else_the_device_language() {
+        let all = [
+            Creative::video(1, 30).markets(["US"]).languages(["en"]),
+            Creative::video(2, 30).languages(["de"]),
+        ];
+        let (_, codes) = set(&all, Rotation::Even);
+        let (us, en, de) = (codes.lookup("US", true), codes.lookup("en", false), {
+            codes.lookup("de", false)
+        });
+        let mut r = Request::new();
+        r.push_int("device.type", 3);
+        r.push_str("device.language", "DE");
+        r.push_str("geo.country", "us");
+        assert_eq!(
+            codes.facts(&r),
+            Facts {
+                country: us,
+                language: de
+            }
+        );
+        r.push_str("content.language", "en");
+        r.push_str("content.language", "de");
+        assert_eq!(
+            codes.facts(&r),
+            Facts {
+                country: us,
+                language: en
+            }
+        );
+        // A content language no creative lists is still the content's: no fallback.
+        let mut r = Request::new();
+        r.push_str("content.language", "fr");
+        r.push_str("device.language", "en");
+        assert_eq!(codes.facts(&r).language, u16::MAX);
+        assert_eq!(codes.facts(&Request::new()), Facts::NONE);
+    }
+
     fn counts(c: &Creatives, r: &Request, draws: u64, last: Option<u32>) -> Vec<u64> {
         let mut n = vec![0u64; c.variants.len()];
         for d in 0..draws {
@@ -1018,6 +1334,162 @@ mod tests {
         c.state.computed_at.store(0, Ordering::Relaxed);
         c.update_shares(1, CampaignId::new(1));
         assert_eq!(c.shares(), again);
+    }
+
+    mod index_matches_the_scan {
+        use super::*;
+        use proptest::prelude::*;
+
+        const MARKETS: [&str; 4] = ["US", "CA", "DE", "FR"];
+        const LANGUAGES: [&str; 3] = ["en", "de", "fr"];
+        const TARGETING: [&str; 3] = ["", "device.type = 3", "device.type != 3"];
+        const DURATIONS: [u32; 4] = [6, 15, 30, 60];
+
+        /// One variant: (display?, duration, market bits, language bits, targeting,
+        /// weight, bandit share).
+        type Spec = (bool, usize, u8, u8, usize, u32, u32);
+
+        fn variant() -> impl Strategy<Value = Spec> {
+            (
+                prop::bool::weighted(0.2),
+                0..DURATIONS.len(),
+                prop_oneof![Just(0u8), 0u8..16],
+                prop_oneof![Just(0u8), 0u8..8],
+                prop_oneof![3 => Just(0usize), 1 => 0..TARGETING.len()],
+                prop_oneof![Just(0u32), 1u32..5],
+                prop_oneof![Just(0u32), 1u32..1_000_000],
+            )
+        }
+
+        fn pick<'a>(all: &[&'a str], bits: u8) -> Vec<&'a str> {
+            all.iter()
+                .enumerate()
+                .filter(|(i, _)| bits & 1 << i != 0)
+                .map(|(_, c)| *c)
+                .collect()
+        }
+
+        fn compile(specs: &[Spec], rotation: Rotation) -> (Creatives, Codes) {
+            let creatives: Vec<Creative> = specs
+                .iter()
+                .enumerate()
+                .map(|(i, (display, d, m, l, t, w, _))| {
+                    let id = i as u64 + 1;
+                    let c = if *display {
+                        Creative::display(id)
+                    } else {
+                        Creative::video(id, DURATIONS[*d])
+                    };
+                    c.markets(pick(&MARKETS, *m))
+                        .languages(pick(&LANGUAGES, *l))
+                        .targeting(TARGETING[*t])
+                        .weight(*w)
+                })
+                .collect();
+            let mut codes = Codes::default();
+            let mut n = 0;
+            let c = Creatives::compile(&creatives, rotation, Arc::default(), &mut codes, |id| {
+                n += 1;
+                let stats = VariantStats::new(n, CampaignId::new(1), id);
+                // Relaxed: not shared yet.
+                stats
+                    .weight
+                    .store(specs[n as usize - 1].6, Ordering::Relaxed);
+                Arc::new(stats)
+            })
+            .unwrap();
+            (c, codes)
+        }
+
+        fn rotation() -> impl Strategy<Value = Rotation> {
+            prop_oneof![
+                Just(Rotation::Even),
+                Just(Rotation::Weighted),
+                Just(Rotation::Sequential),
+                Just(Rotation::Optimized {
+                    goal: RotationGoal::Cvr,
+                    exploration: 0.1
+                }),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(400))]
+            /// Whatever the variants, slot and request, the index chooses what checking
+            /// every variant chooses (up to 70 variants: past the index too).
+            #[test]
+            fn choices_agree(
+                specs in prop_oneof![
+                    4 => prop::collection::vec(variant(), 0..24),
+                    1 => prop::collection::vec(variant(), 60..71),
+                ],
+                rotation in rotation(),
+                country in prop::option::of(0usize..6),
+                language in prop::option::of(0usize..5),
+                device in prop::option::of(2i64..5),
+                display in prop::bool::weighted(0.2),
+                max_s in prop_oneof![Just(u32::MAX), 0u32..70],
+                required in prop_oneof![
+                    2 => Just(vec![]),
+                    1 => prop::collection::vec(prop::sample::select(vec![6u32, 15, 30, 60, 45]), 1..3),
+                ],
+                draws in prop::collection::vec(any::<u64>(), 8),
+                last in prop::option::of(0u32..75),
+                plain in prop::bool::weighted(0.3),
+            ) {
+                // Often every variant fits: unrestricted video in an open slot.
+                let (specs, display, max_s, required) = if plain {
+                    let specs: Vec<Spec> =
+                        specs.iter().map(|s| (false, s.1, 0, 0, 0, s.5, s.6)).collect();
+                    (specs, false, u32::MAX, vec![])
+                } else {
+                    (specs, display, max_s, required)
+                };
+                let (c, codes) = compile(&specs, rotation);
+                let mut r = Request::new();
+                let countries = ["US", "ca", "DE", "FR", "JP", "toolongcode"];
+                let languages = ["en", "DE", "fr", "ja", ""];
+                if let Some(i) = country {
+                    r.push_str("geo.country", countries[i]);
+                }
+                if let Some(i) = language {
+                    r.push_str("content.language", languages[i]);
+                }
+                if let Some(d) = device {
+                    r.push_int("device.type", d);
+                }
+                let slot = Slot {
+                    format: if display { Format::Display } else { Format::Video },
+                    max_s,
+                    required: &required,
+                };
+                let facts = codes.facts(&r);
+                // Draws landing exactly on the running sums of the weights (a boundary
+                // of the weighted draw over every variant).
+                let weights: Vec<u64> = specs
+                    .iter()
+                    .map(|s| u64::from(match rotation {
+                        Rotation::Weighted => s.5,
+                        _ => s.6,
+                    }))
+                    .collect();
+                let total: u64 = weights.iter().sum();
+                let boundaries = weights.iter().scan(0u64, |sum, w| {
+                    *sum += w;
+                    Some(*sum)
+                });
+                let boundaries: Vec<u64> = boundaries
+                    .filter(|s| *s > 0 && *s < total)
+                    .take(8)
+                    .map(|s| (u128::from(s) << 64).div_ceil(u128::from(total)) as u64)
+                    .collect();
+                for draw in draws.into_iter().chain(boundaries).chain([0, u64::MAX]) {
+                    let fast = c.choose(&slot, facts, &r, draw, last).map(|v| v.id);
+                    let scan = c.choose_by_scan(&slot, facts, &r, draw, last).map(|v| v.id);
+                    prop_assert_eq!(fast, scan);
+                }
+            }
+        }
     }
 
     #[test]

@@ -14,9 +14,17 @@
 //! | `user.data[k].segment[m].id` | attribute `segment` |
 //! | `device.geo` (else `user.geo`): `country`, `region`, `metro`, `city` | `geo.country`, `geo.region`, `geo.metro`, `geo.city` |
 //! | `device.devicetype`, `device.os` | `device.type` (int), `device.os` |
+//! | `device.language` (else `device.langb`) | `device.language`, the primary language subtag |
 //! | `site`/`app` `.content.genre`, `.content.cat`, `.cat`, `.publisher.id` | `content.genre`, `content.cat`, `publisher.cat`, `publisher` |
+//! | `site`/`app` `.content.language` (else `.content.langb`) | `content.language`, the primary language subtag |
 //! | `bcat`, `badv` | blocked categories and advertiser domains |
 //! | `ext.adloop.trace` | [`AdRequest::trace`] (and loss reasons in the response) |
+//!
+//! Languages: OpenRTB 2.6 gives ISO 639-1 codes in `language` and IETF BCP 47 tags in
+//! `langb` ("only one of language or langb should be present"); both map to the tag's
+//! primary language subtag (`"pt-BR"` → `"pt"`), since creatives list ISO 639 languages.
+//! A creative's languages are matched against `content.language`, else, when the
+//! content's language is not given, `device.language` (the viewer's interface language).
 //!
 //! String ids become the numeric ids adloop uses: a decimal string is read as its number, any
 //! other string is hashed with 64-bit FNV-1a (stable across runs and machines). Deal ids keep
@@ -160,6 +168,22 @@ impl Walker<'_> {
             )),
             Some(_) => Err(Error::rtb(join(path, key), "expected a string")),
         }
+    }
+
+    /// The primary language subtag of `language` (ISO 639-1), else of `langb` (BCP 47);
+    /// `None` when neither is given or the subtag is empty.
+    fn language<'v>(
+        &self,
+        parent: &'v Map<String, Value>,
+        path: &str,
+    ) -> Result<Option<&'v str>, Error> {
+        let tag = match self.opt_str(parent, "language", path)? {
+            Some(tag) => Some(tag),
+            None => self.opt_str(parent, "langb", path)?,
+        };
+        Ok(tag
+            .and_then(|t| t.trim().split(['-', '_']).next())
+            .filter(|l| !l.is_empty()))
     }
 
     fn req_str<'v>(
@@ -365,6 +389,9 @@ pub fn parse_bid_request(
         if let Some(os) = w.opt_str(device, "os", "device")? {
             attributes.push_str("device.os", os);
         }
+        if let Some(language) = w.language(device, "device")? {
+            attributes.push_str("device.language", language);
+        }
         if shared.user.is_none()
             && let Some(ifa) = w.opt_str(device, "ifa", "device")?
         {
@@ -410,6 +437,9 @@ pub fn parse_bid_request(
             }
             for cat in w.str_list(content, "cat", &cpath)? {
                 attributes.push_str("content.cat", &cat);
+            }
+            if let Some(language) = w.language(content, &cpath)? {
+                attributes.push_str("content.language", language);
             }
         }
     }
@@ -713,6 +743,48 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn content_and_device_languages() {
+        let values = |json: &str, name: &str| -> Vec<String> {
+            let r = parse(json).unwrap();
+            r.imps[0]
+                .request
+                .attributes
+                .values(name)
+                .map(|v| match v {
+                    ValueRef::Str(s) => s.to_owned(),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        let imp = r#""imp":[{"id":"1","video":{"maxduration":30}}]"#;
+        // ISO 639-1 `language`, on site or app content; the device's separately.
+        let site = format!(
+            r#"{{"id":"r",{imp},"site":{{"content":{{"language":"de"}}}},
+                "device":{{"language":"en"}}}}"#
+        );
+        assert_eq!(values(&site, "content.language"), ["de"]);
+        assert_eq!(values(&site, "device.language"), ["en"]);
+        // BCP 47 `langb` when `language` is absent: its primary language subtag.
+        let app = format!(
+            r#"{{"id":"r",{imp},"app":{{"content":{{"langb":"pt-BR"}}}},
+                "device":{{"langb":"zh-Hant-TW"}}}}"#
+        );
+        assert_eq!(values(&app, "content.language"), ["pt"]);
+        assert_eq!(values(&app, "device.language"), ["zh"]);
+        let both = format!(
+            r#"{{"id":"r",{imp},"app":{{"content":{{"language":"fr","langb":"es-MX"}}}}}}"#
+        );
+        assert_eq!(values(&both, "content.language"), ["fr"]);
+        let none = format!(r#"{{"id":"r",{imp},"app":{{"content":{{"langb":"-x"}}}}}}"#);
+        assert!(values(&none, "content.language").is_empty());
+        // A language of the wrong type is an error at its path.
+        let bad = format!(r#"{{"id":"r",{imp},"site":{{"content":{{"language":7}}}}}}"#);
+        assert_eq!(path_of(parse(&bad).unwrap_err()), "site.content.language");
+        let bad = format!(r#"{{"id":"r",{imp},"device":{{"langb":["en"]}}}}"#);
+        assert_eq!(path_of(parse(&bad).unwrap_err()), "device.langb");
     }
 
     #[test]
