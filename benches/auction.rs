@@ -11,7 +11,8 @@
 //! - `auction/ranked4/{gsp,vcg}/64`: four ranked slots (α = 100, 70, 50, 35) from 64.
 //! - `auction/pod4/{adloop_gsp,adloop_vcg,greedy,exhaustive}/64`: a pod of at most 4 ads
 //!   and 120 s from 64 candidates with separation on advertiser, domain, category and
-//!   creative. `adloop_*` is the branch-and-bound fill (+ VCG re-runs); `greedy` takes
+//!   creative (and `adloop_gsp/512`: the same from 512, the scale a 100k-campaign engine
+//!   hands the pod auction). `adloop_*` is the branch-and-bound fill (+ VCG re-runs); `greedy` takes
 //!   candidates in bid order while they fit (fast but not optimal); `exhaustive` scores
 //!   every subset of at most 4 (the optimal baseline, ~680k subsets).
 //! - Printed first: how often greedy is below the optimum, and by how much.
@@ -315,6 +316,18 @@ fn bench_pod(c: &mut Criterion) {
             })
         });
     }
+    // A large candidate set, as a 100k-campaign engine hands the pod auction (~300).
+    let large: Vec<Vec<Candidate>> = (0..INSTANCES).map(|_| instance(&mut rng, 512)).collect();
+    group.bench_function(BenchmarkId::new("adloop_gsp", 512), |b| {
+        let mut i = 0usize;
+        let mut out = Outcome::new();
+        b.iter(|| {
+            i = (i + 1) % INSTANCES;
+            gsp.run_pod(&spec, black_box(&large[i]), i as u64, &mut out)
+                .expect("valid pod");
+            black_box(out.placements().len());
+        })
+    });
     group.bench_function(BenchmarkId::new("greedy", 64), |b| {
         let mut i = 0usize;
         b.iter(|| {

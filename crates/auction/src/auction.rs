@@ -263,6 +263,11 @@ pub(crate) fn check_unique_keys(candidates: &[Candidate]) -> Result<(), Error> {
     if candidates.len() < 2 {
         return Ok(());
     }
+    // Callers that build candidates from an ordered match (the engine does) pass keys in
+    // ascending order: one pass proves them distinct.
+    if candidates.windows(2).all(|w| w[0].key < w[1].key) {
+        return Ok(());
+    }
     let max = candidates.iter().map(|c| c.key).max().unwrap_or(0);
     let dup = |index: usize| {
         Err(Error::DuplicateKey {

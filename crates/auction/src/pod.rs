@@ -16,10 +16,20 @@
 //! completion, so the bound is valid; and since it only shrinks along the list, the
 //! loop stops at the first branch that cannot beat the incumbent.
 //!
-//! Separation conflicts are bit rows over the candidate list, computed lazily the first
-//! time a candidate enters a pod (only entries after it are needed), as word-wide
-//! comparisons over struct-of-arrays copies of advertiser, domain, creative and
-//! categories.
+//! Separation is checked directly: an entry is blocked when it conflicts (advertiser,
+//! domain, creative, a shared category) with one of the at most `slots` entries chosen on
+//! the current path, or is the entry a VCG re-run leaves out.
+//!
+//! # Materialized on demand
+//! A 100k-campaign engine hands the pod auction hundreds of candidates, of which the
+//! search usually visits a few dozen. So the ranked list is materialized lazily: the best
+//! [`PREFIX`] (or `8 × slots`) are selected (`select_nth_unstable`), sorted and copied into
+//! search entries, and whenever the search, a bound or a GSP price reaches past them the
+//! next block (doubling) follows. The search is therefore step for step the search over
+//! the whole sorted list; the one value that depends on what lies beyond, the shortest
+//! duration from an entry to the end (which caps how many ads a bound may count), is
+//! computed over the whole rest of the list. A test compares small and whole prefixes
+//! outcome for outcome.
 
 use crate::auction::{SplitMix64, key_index, rank_key, tier_rank, winner_price};
 use crate::candidate::{Eval, evaluate};
@@ -34,7 +44,8 @@ pub(crate) const MAX_POD_TIERS: usize = 8;
 
 type Score = [i64; MAX_POD_TIERS];
 
-const NO_CATEGORY: u64 = u64::MAX;
+/// The ranked prefix searched first (see the module docs).
+pub(crate) const PREFIX: usize = 64;
 
 #[inline]
 fn item_weight(value: i64) -> i64 {
@@ -48,13 +59,37 @@ pub(crate) fn run(
     seed: u64,
     out: &mut Outcome,
 ) -> Result<(), Error> {
+    let prefix = PREFIX.max(8 * usize::from(spec.max_slots));
+    run_with_prefix(cfg, spec, candidates, seed, out, prefix)
+}
+
+/// Sorts `order[from..to]` descending, given that `order[..from]` is sorted descending
+/// and holds the greatest keys: afterwards `order[..to]` is the sorted top `to`.
+fn sort_prefix(order: &mut [u128], from: usize, to: usize) {
+    let tail = &mut order[from..];
+    let n = to - from;
+    if n < tail.len() {
+        tail.select_nth_unstable_by(n, |a, b| b.cmp(a));
+    }
+    tail[..n].sort_unstable_by(|a, b| b.cmp(a));
+}
+
+/// [`run`] with the first ranked prefix of `prefix` entries (at least one).
+pub(crate) fn run_with_prefix(
+    cfg: &AuctionConfig,
+    spec: &PodSpec<'_>,
+    candidates: &[Candidate],
+    seed: u64,
+    out: &mut Outcome,
+    prefix: usize,
+) -> Result<(), Error> {
     let strict = cfg.tiers == TierPolicy::Strict;
     let hard = spec.floors.hard.micros();
     let per_second = spec.floor_per_second.micros();
     let mut rng = SplitMix64::new(seed);
 
-    let mut evals: SmallVec<[Eval; 32]> = SmallVec::with_capacity(candidates.len());
-    let mut order: SmallVec<[u128; 32]> = SmallVec::new();
+    let mut evals: SmallVec<[Eval; 64]> = SmallVec::with_capacity(candidates.len());
+    let mut order: SmallVec<[u128; 64]> = SmallVec::new();
     for (i, c) in candidates.iter().enumerate() {
         let d = c.duration_s;
         let mut e = if d == 0 {
@@ -79,66 +114,25 @@ pub(crate) fn run(
         }
         evals.push(e);
     }
-    order.sort_unstable_by(|a, b| b.cmp(a));
+    let tiers = count_distinct_tiers(candidates, &order, strict);
+    if tiers > MAX_POD_TIERS {
+        return Err(Error::TooManyTiers {
+            count: tiers,
+            limit: MAX_POD_TIERS,
+        });
+    }
 
-    let mut search = Search::build(candidates, &evals, &order, spec, strict)?;
+    let mut search = Search::new(candidates, &evals, &mut order, prefix, spec, strict);
     search.run(None);
+    let mut priced: SmallVec<[(usize, i64); MAX_POD_SLOTS]> = SmallVec::new();
+    price_pod(cfg, spec, &mut search, &evals, &mut priced);
     let best_len = search.best_len;
     let best_set = search.best_set;
-    let best_score = search.best;
-
-    // Prices.
-    let soft = spec.floors.soft.map(|s| s.micros());
-    let exclude = cfg.same_advertiser == SameAdvertiserRule::Exclude;
     let mut used_s: u64 = 0;
-    for (slot, &p) in best_set[..best_len].iter().enumerate() {
-        let p = usize::from(p);
-        let i = search.index[p];
+    for (slot, &(i, price)) in priced.iter().enumerate() {
         let c = &candidates[i];
-        let e = &evals[i];
         used_s += u64::from(c.duration_s);
-        let price = match cfg.pod_pricing {
-            PodPricing::Gsp => {
-                let mut competitor = 0;
-                for q in p + 1..search.m {
-                    if search.rank[q] != search.rank[p] {
-                        break;
-                    }
-                    if exclude && search.adv[q] == search.adv[p] {
-                        continue;
-                    }
-                    competitor = search.value[q];
-                    break;
-                }
-                winner_price(cfg, e, soft, competitor, cfg.increment.micros())
-            }
-            PodPricing::Vcg => {
-                let t = usize::from(search.rank[p]);
-                let mut without = best_score;
-                without[t] -= item_weight(search.value[p]);
-                search.best = without;
-                search.best_len = 0;
-                for &q in &best_set[..best_len] {
-                    if usize::from(q) != p {
-                        search.best_set[search.best_len] = q;
-                        search.best_len += 1;
-                    }
-                }
-                search.run(Some(p));
-                let value_of = |set: &[u16]| -> i64 {
-                    set.iter()
-                        .map(|&q| usize::from(q))
-                        .filter(|&q| q != p && usize::from(search.rank[q]) == t)
-                        .map(|q| search.value[q])
-                        .sum()
-                };
-                let others_without = value_of(&search.best_set[..search.best_len]);
-                let others_with = value_of(&best_set[..best_len]);
-                let externality = (others_without - others_with).clamp(0, e.ecpm);
-                winner_price(cfg, e, soft, externality, 0)
-            }
-        };
-        out.place(slot, c.key, c.tier, e.ecpm, price, c.duration_s);
+        out.place(slot, c.key, c.tier, evals[i].ecpm, price, c.duration_s);
     }
 
     // Loss reasons, in candidate order.
@@ -146,27 +140,40 @@ pub(crate) fn run(
     let sep = spec.separation;
     let full = best_len == usize::from(spec.max_slots);
     let left_s = u64::from(spec.max_duration_s).saturating_sub(used_s);
-    let mut is_placed: SmallVec<[bool; 32]> = SmallVec::from_elem(false, candidates.len());
+    // What the placed ads separate on, gathered once for every loser's check.
+    let mut placed_adv: SmallVec<[u64; MAX_POD_SLOTS]> = SmallVec::new();
+    let mut placed_dom: SmallVec<[u64; MAX_POD_SLOTS]> = SmallVec::new();
+    let mut placed_cre: SmallVec<[u64; MAX_POD_SLOTS]> = SmallVec::new();
+    let mut placed_cats: SmallVec<[u32; 4 * MAX_CATEGORIES]> = SmallVec::new();
+    let mut is_placed: SmallVec<[bool; 64]> = SmallVec::from_elem(false, candidates.len());
     for &p in placed {
-        is_placed[search.index[usize::from(p)]] = true;
+        let i = search.entries[usize::from(p)].index;
+        is_placed[i] = true;
+        let o = &candidates[i];
+        placed_adv.push(o.advertiser.0);
+        if let Some(d) = o.domain {
+            placed_dom.push(d.0);
+        }
+        placed_cre.push(o.creative.0);
+        placed_cats.extend_from_slice(o.categories.as_slice());
     }
     for (i, (c, e)) in candidates.iter().zip(&evals).enumerate() {
         if is_placed[i] {
             continue;
         }
         let reason = e.reason.unwrap_or_else(|| {
-            let conflict = |test: &dyn Fn(&Candidate) -> bool| {
-                placed
-                    .iter()
-                    .any(|&p| test(&candidates[search.index[usize::from(p)]]))
-            };
-            if sep.advertiser && conflict(&|o| o.advertiser == c.advertiser) {
+            if sep.advertiser && placed_adv.contains(&c.advertiser.0) {
                 LossReason::SameAdvertiser
-            } else if sep.domain && c.domain.is_some() && conflict(&|o| o.domain == c.domain) {
+            } else if sep.domain && c.domain.is_some_and(|d| placed_dom.contains(&d.0)) {
                 LossReason::SameAdvertiserDomain
-            } else if sep.creative && conflict(&|o| o.creative == c.creative) {
+            } else if sep.creative && placed_cre.contains(&c.creative.0) {
                 LossReason::SameCreative
-            } else if sep.category && conflict(&|o| o.categories.intersects(&c.categories)) {
+            } else if sep.category
+                && c.categories
+                    .as_slice()
+                    .iter()
+                    .any(|id| placed_cats.contains(id))
+            {
                 LossReason::CompetitiveCategory
             } else if full {
                 LossReason::PodFull
@@ -181,114 +188,212 @@ pub(crate) fn run(
     Ok(())
 }
 
-/// The branch-and-bound state, over eligible candidates in rank order.
-struct Search {
-    m: usize,
-    words: usize,
+/// Prices the pod `search` found, into `priced` as (candidate index, price) in slot
+/// order. Leaves the search's best pod as it found it.
+fn price_pod(
+    cfg: &AuctionConfig,
+    spec: &PodSpec<'_>,
+    search: &mut Search<'_>,
+    evals: &[Eval],
+    priced: &mut SmallVec<[(usize, i64); MAX_POD_SLOTS]>,
+) {
+    let best_len = search.best_len;
+    let best_set = search.best_set;
+    let best_score = search.best;
+    let soft = spec.floors.soft.map(|s| s.micros());
+    let exclude = cfg.same_advertiser == SameAdvertiserRule::Exclude;
+    for &p in &best_set[..best_len] {
+        let p = usize::from(p);
+        let i = search.entries[p].index;
+        let e = &evals[i];
+        let price = match cfg.pod_pricing {
+            PodPricing::Gsp => {
+                // The next bid of the same tier (of another advertiser under `Exclude`).
+                let (rank, adv) = (search.entries[p].rank, search.entries[p].adv);
+                let mut competitor = 0;
+                let mut q = p + 1;
+                while search.reach(q) {
+                    let o = &search.entries[q];
+                    if o.rank != rank {
+                        break;
+                    }
+                    if !(exclude && o.adv == adv) {
+                        competitor = o.value;
+                        break;
+                    }
+                    q += 1;
+                }
+                winner_price(cfg, e, soft, competitor, cfg.increment.micros())
+            }
+            PodPricing::Vcg => {
+                let t = usize::from(search.entries[p].rank);
+                let mut without = best_score;
+                without[t] -= item_weight(search.entries[p].value);
+                search.best = without;
+                search.best_len = 0;
+                for &q in &best_set[..best_len] {
+                    if usize::from(q) != p {
+                        search.best_set[search.best_len] = q;
+                        search.best_len += 1;
+                    }
+                }
+                search.run(Some(p));
+                let value_of = |set: &[u16]| -> i64 {
+                    set.iter()
+                        .map(|&q| &search.entries[usize::from(q)])
+                        .filter(|o| o.index != i && usize::from(o.rank) == t)
+                        .map(|o| o.value)
+                        .sum()
+                };
+                let others_without = value_of(&search.best_set[..search.best_len]);
+                let others_with = value_of(&best_set[..best_len]);
+                let externality = (others_without - others_with).clamp(0, e.ecpm);
+                winner_price(cfg, e, soft, externality, 0)
+            }
+        };
+        priced.push((i, price));
+    }
+    search.best = best_score;
+    search.best_set = best_set;
+    search.best_len = best_len;
+}
+
+/// One ranked candidate, as the search reads it.
+#[derive(Clone, Copy)]
+struct Entry {
+    value: i64,
+    adv: u64,
+    /// The domain, or 0 with `has_dom` false.
+    dom: u64,
+    cre: u64,
+    /// `NO_CATEGORY` for unused places.
+    cats: [u32; MAX_CATEGORIES],
+    /// Index into the candidates.
+    index: usize,
+    dur: u32,
+    /// Shortest duration from this entry to the end of the whole ranked list.
+    min_dur_from: u32,
+    /// 0 for the highest tier present, then 1, …
+    rank: u8,
+    has_dom: bool,
+}
+
+/// An unused category place.
+const NO_CATEGORY: u32 = u32::MAX;
+
+/// The branch-and-bound state over the ranked list, materialized (selected, sorted and
+/// copied into `entries`) only as far as the search reaches.
+struct Search<'a> {
+    candidates: &'a [Candidate],
+    evals: &'a [Eval],
+    /// Rank keys: `order[..entries.len()]` sorted descending, the rest below them.
+    order: &'a mut [u128],
+    entries: SmallVec<[Entry; 64]>,
+    strict: bool,
+    last_tier: Option<u8>,
+    tiers: u8,
     max_slots: usize,
     max_duration_s: u32,
     sep: Separation,
-    /// Candidate index of each ranked entry.
-    index: SmallVec<[usize; 32]>,
-    value: SmallVec<[i64; 32]>,
-    rank: SmallVec<[u8; 32]>,
-    dur: SmallVec<[u32; 32]>,
-    /// Shortest duration from each entry to the end.
-    min_dur_from: SmallVec<[u32; 33]>,
-    adv: SmallVec<[u64; 32]>,
-    dom: SmallVec<[u64; 32]>,
-    has_dom: SmallVec<[bool; 32]>,
-    cre: SmallVec<[u64; 32]>,
-    /// `MAX_CATEGORIES` entries per candidate, `NO_CATEGORY` for unused ones.
-    cats: SmallVec<[u64; 128]>,
-    /// Conflict rows: bit `i` of row `j` set when `i > j` may not share a pod with `j`.
-    rows: SmallVec<[u64; 32]>,
-    row_ready: SmallVec<[bool; 32]>,
-    /// Blocked entries at each depth (`words` per depth).
-    masks: SmallVec<[u64; 17]>,
+    /// The entry a VCG re-run leaves out.
+    removed: Option<usize>,
     cur: [u16; MAX_POD_SLOTS],
     best: Score,
     best_set: [u16; MAX_POD_SLOTS],
     best_len: usize,
 }
 
-impl Search {
-    fn build(
-        candidates: &[Candidate],
-        evals: &[Eval],
-        order: &[u128],
+impl<'a> Search<'a> {
+    fn new(
+        candidates: &'a [Candidate],
+        evals: &'a [Eval],
+        order: &'a mut [u128],
+        prefix: usize,
         spec: &PodSpec<'_>,
         strict: bool,
-    ) -> Result<Self, Error> {
-        let m = order.len();
-        let words = m.div_ceil(64).max(1);
+    ) -> Self {
         let mut s = Search {
-            m,
-            words,
+            candidates,
+            evals,
+            order,
+            entries: SmallVec::new(),
+            strict,
+            last_tier: None,
+            tiers: 0,
             max_slots: usize::from(spec.max_slots),
             max_duration_s: spec.max_duration_s,
             sep: spec.separation,
-            index: SmallVec::with_capacity(m),
-            value: SmallVec::with_capacity(m),
-            rank: SmallVec::with_capacity(m),
-            dur: SmallVec::with_capacity(m),
-            min_dur_from: SmallVec::from_elem(u32::MAX, m + 1),
-            adv: SmallVec::with_capacity(m),
-            dom: SmallVec::with_capacity(m),
-            has_dom: SmallVec::with_capacity(m),
-            cre: SmallVec::with_capacity(m),
-            cats: SmallVec::with_capacity(m * MAX_CATEGORIES),
-            rows: SmallVec::from_elem(0, m * words),
-            row_ready: SmallVec::from_elem(false, m),
-            masks: SmallVec::from_elem(0, (usize::from(spec.max_slots) + 1) * words),
+            removed: None,
             cur: [0; MAX_POD_SLOTS],
             best: [0; MAX_POD_TIERS],
             best_set: [0; MAX_POD_SLOTS],
             best_len: 0,
         };
-        let mut tiers = 0usize;
-        let mut last_tier = None;
-        for &k in order {
+        s.extend(prefix.max(1));
+        s
+    }
+
+    /// Whether entry `i` exists, materializing more of the ranked list when needed.
+    #[inline]
+    fn reach(&mut self, i: usize) -> bool {
+        if i < self.entries.len() {
+            return true;
+        }
+        if i >= self.order.len() {
+            return false;
+        }
+        // Double what is materialized (at least up to `i`): the total work stays within
+        // twice that of sorting the whole list at once.
+        self.extend((2 * self.entries.len()).max(i + 1));
+        true
+    }
+
+    /// Materializes the ranked list up to `to` entries (at most all).
+    fn extend(&mut self, to: usize) {
+        let from = self.entries.len();
+        let to = to.min(self.order.len());
+        if to <= from {
+            return;
+        }
+        sort_prefix(self.order, from, to);
+        // Shortest duration past the new prefix: bounds count what fits there too.
+        let mut min_dur = self.order[to..]
+            .iter()
+            .map(|&k| self.candidates[key_index(k)].duration_s)
+            .min()
+            .unwrap_or(u32::MAX);
+        for &k in &self.order[from..to] {
             let i = key_index(k);
-            let c = &candidates[i];
-            let t = tier_rank(strict, c);
-            if last_tier != Some(t) {
-                tiers += 1;
-                last_tier = Some(t);
+            let c = &self.candidates[i];
+            let t = tier_rank(self.strict, c);
+            if self.last_tier != Some(t) {
+                // At most MAX_POD_TIERS: `run_with_prefix` checked the whole list.
+                self.tiers += 1;
+                self.last_tier = Some(t);
             }
-            if tiers > MAX_POD_TIERS {
-                return Err(Error::TooManyTiers {
-                    count: count_tiers(candidates, order, strict),
-                    limit: MAX_POD_TIERS,
-                });
-            }
-            s.index.push(i);
-            s.value.push(evals[i].ecpm);
-            s.rank.push((tiers - 1) as u8);
-            s.dur.push(c.duration_s);
-            s.adv.push(c.advertiser.0);
-            s.dom.push(c.domain.map_or(0, |d| d.0));
-            s.has_dom.push(c.domain.is_some());
-            s.cre.push(c.creative.0);
             let ids = c.categories.as_slice();
-            for slot in 0..MAX_CATEGORIES {
-                s.cats
-                    .push(ids.get(slot).map_or(NO_CATEGORY, |&id| u64::from(id)));
-            }
+            self.entries.push(Entry {
+                value: self.evals[i].ecpm,
+                adv: c.advertiser.0,
+                dom: c.domain.map_or(0, |d| d.0),
+                cre: c.creative.0,
+                cats: std::array::from_fn(|s| ids.get(s).copied().unwrap_or(NO_CATEGORY)),
+                index: i,
+                dur: c.duration_s,
+                min_dur_from: 0,
+                rank: self.tiers - 1,
+                has_dom: c.domain.is_some(),
+            });
         }
-        for p in (0..m).rev() {
-            s.min_dur_from[p] = s.min_dur_from[p + 1].min(s.dur[p]);
+        for e in self.entries[from..].iter_mut().rev() {
+            min_dur = min_dur.min(e.dur);
+            e.min_dur_from = min_dur;
         }
-        Ok(s)
     }
 
     /// Runs the search from the current incumbent, with `removed` left out.
     fn run(&mut self, removed: Option<usize>) {
-        let words = self.words;
-        self.masks[..words].fill(0);
-        if let Some(r) = removed {
-            self.masks[r / 64] |= 1 << (r % 64);
-        }
+        self.removed = removed;
         self.dfs(
             0,
             0,
@@ -298,9 +403,27 @@ impl Search {
         );
     }
 
+    /// Whether entries `a` and `b` may not share a pod.
+    #[inline]
+    fn conflict(&self, a: &Entry, b: &Entry) -> bool {
+        let sep = self.sep;
+        (sep.advertiser && a.adv == b.adv)
+            || (sep.domain && a.has_dom && b.has_dom && a.dom == b.dom)
+            || (sep.creative && a.cre == b.cre)
+            || (sep.category
+                && a.cats
+                    .iter()
+                    .any(|&x| x != NO_CATEGORY && b.cats.contains(&x)))
+    }
+
+    /// Whether entry `i` cannot join the `depth` entries chosen so far.
     #[inline]
     fn blocked(&self, depth: usize, i: usize) -> bool {
-        self.masks[depth * self.words + i / 64] >> (i % 64) & 1 != 0
+        let e = &self.entries[i];
+        self.removed == Some(i)
+            || self.cur[..depth]
+                .iter()
+                .any(|&c| self.conflict(&self.entries[usize::from(c)], e))
     }
 
     fn dfs(&mut self, start: usize, depth: usize, slots_left: usize, dur_left: u32, score: Score) {
@@ -312,8 +435,10 @@ impl Search {
         if slots_left == 0 {
             return;
         }
-        for j in start..self.m {
-            if self.dur[j] > dur_left || self.blocked(depth, j) {
+        let mut j = start;
+        while self.reach(j) {
+            if self.entries[j].dur > dur_left || self.blocked(depth, j) {
+                j += 1;
                 continue;
             }
             let mut bound = score;
@@ -321,21 +446,12 @@ impl Search {
             if bound <= self.best {
                 break;
             }
-            self.ensure_row(j);
-            let w = self.words;
-            for k in 0..w {
-                self.masks[(depth + 1) * w + k] = self.masks[depth * w + k] | self.rows[j * w + k];
-            }
             self.cur[depth] = j as u16;
             let mut next = score;
-            next[usize::from(self.rank[j])] += item_weight(self.value[j]);
-            self.dfs(
-                j + 1,
-                depth + 1,
-                slots_left - 1,
-                dur_left - self.dur[j],
-                next,
-            );
+            let e = self.entries[j];
+            next[usize::from(e.rank)] += item_weight(e.value);
+            self.dfs(j + 1, depth + 1, slots_left - 1, dur_left - e.dur, next);
+            j += 1;
         }
     }
 
@@ -343,66 +459,36 @@ impl Search {
     /// the added entries.
     #[inline]
     fn add_bound(
-        &self,
+        &mut self,
         bound: &mut Score,
         j: usize,
         depth: usize,
         slots_left: usize,
         dur_left: u32,
     ) {
-        let fit_by_time = (dur_left / self.min_dur_from[j].max(1)) as usize;
+        let fit_by_time = (dur_left / self.entries[j].min_dur_from.max(1)) as usize;
         let cap = slots_left.min(fit_by_time);
         let mut taken = 0;
-        for i in j..self.m {
-            if taken == cap {
-                break;
+        let mut i = j;
+        while taken < cap && self.reach(i) {
+            let e = &self.entries[i];
+            if e.dur <= dur_left && !self.blocked(depth, i) {
+                bound[usize::from(e.rank)] += item_weight(e.value);
+                taken += 1;
             }
-            if self.dur[i] > dur_left || self.blocked(depth, i) {
-                continue;
-            }
-            bound[usize::from(self.rank[i])] += item_weight(self.value[i]);
-            taken += 1;
-        }
-    }
-
-    fn ensure_row(&mut self, j: usize) {
-        if self.row_ready[j] {
-            return;
-        }
-        self.row_ready[j] = true;
-        let sep = self.sep;
-        let (aj, dj, hj, cj) = (self.adv[j], self.dom[j], self.has_dom[j], self.cre[j]);
-        let cats_j: [u64; MAX_CATEGORIES] =
-            std::array::from_fn(|s| self.cats[j * MAX_CATEGORIES + s]);
-        let row = &mut self.rows[j * self.words..(j + 1) * self.words];
-        for i in j + 1..self.m {
-            let mut hit = (sep.advertiser & (self.adv[i] == aj))
-                | (sep.domain & hj & self.has_dom[i] & (self.dom[i] == dj))
-                | (sep.creative & (self.cre[i] == cj));
-            if sep.category {
-                let ci = &self.cats[i * MAX_CATEGORIES..(i + 1) * MAX_CATEGORIES];
-                for &a in &cats_j {
-                    if a != NO_CATEGORY {
-                        hit |= ci.contains(&a);
-                    }
-                }
-            }
-            row[i / 64] |= u64::from(hit) << (i % 64);
+            i += 1;
         }
     }
 }
 
-fn count_tiers(candidates: &[Candidate], order: &[u128], strict: bool) -> usize {
-    let mut n = 0;
-    let mut last = None;
+/// The number of distinct tiers among the ranked entries.
+fn count_distinct_tiers(candidates: &[Candidate], order: &[u128], strict: bool) -> usize {
+    let mut seen = [0u64; 4];
     for &k in order {
         let t = tier_rank(strict, &candidates[key_index(k)]);
-        if last != Some(t) {
-            n += 1;
-            last = Some(t);
-        }
+        seen[usize::from(t / 64)] |= 1 << (t % 64);
     }
-    n
+    seen.iter().map(|w| w.count_ones() as usize).sum()
 }
 
 #[cfg(test)]
@@ -605,5 +691,108 @@ mod tests {
             auction.run_pod(&PodSpec::new(2, 60), &cands, 0, &mut out),
             Err(Error::TooManyTiers { count: 9, limit: 8 })
         ));
+    }
+}
+
+#[cfg(test)]
+mod prefix {
+    use super::run_with_prefix;
+    use crate::{
+        AdvertiserDomain, AuctionConfig, Candidate, Categories, Floors, Outcome, PodPricing,
+        PodSpec, SameAdvertiserRule, Separation, Tier,
+    };
+    use adloop_core::Cpm;
+    use proptest::prelude::*;
+
+    /// (bid cents, tier, advertiser, domain, category, duration index, creative, multiplier %)
+    type Gen = (i64, u8, u64, Option<u64>, u32, usize, u64, u8);
+
+    fn build(gens: &[Gen]) -> Vec<Candidate> {
+        gens.iter()
+            .enumerate()
+            .map(|(k, &(bid, tier, adv, dom, cat, dur, cre, mult))| {
+                let c = crate::test_support::cand(k as u32, adv, bid)
+                    .with_tier([Tier::OPEN, Tier::DEAL, Tier::GUARANTEED][usize::from(tier)])
+                    .with_categories(Categories::new(&[cat]).unwrap())
+                    .with_duration_s([15, 30, 45, 60][dur])
+                    .with_multiplier(f64::from(mult) / 100.0);
+                let c = Candidate {
+                    creative: adloop_core::CreativeId(cre),
+                    ..c
+                };
+                match dom {
+                    Some(d) => c.with_domain(AdvertiserDomain::new(d)),
+                    None => c,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_gsp_price_past_the_prefix_widens_it() {
+        use crate::test_support::video;
+        // The winner's only rival outside its own advertiser ranks past a prefix of two.
+        let cands = [
+            video(0, 1, 1000, 30, &[1]),
+            video(1, 1, 900, 30, &[2]),
+            video(2, 2, 800, 30, &[3]),
+        ];
+        let spec = PodSpec::new(1, 60);
+        let config = AuctionConfig::default();
+        let (mut whole, mut part) = (Outcome::new(), Outcome::new());
+        run_with_prefix(&config, &spec, &cands, 1, &mut whole, usize::MAX).unwrap();
+        run_with_prefix(&config, &spec, &cands, 1, &mut part, 2).unwrap();
+        // Second price against the other advertiser's 8.00, plus the increment.
+        assert_eq!(whole.placements()[0].price.micros(), 8_010_000);
+        assert_eq!(whole, part);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// Searching a ranked prefix (widened on overflow) gives exactly the outcome of
+        /// searching the whole list: placements, prices and every loss reason.
+        #[test]
+        fn a_prefix_search_is_the_whole_search(
+            gens in prop::collection::vec(
+                (1i64..60, 0u8..3, 0u64..12, prop::option::of(0u64..8), 0u32..6, 0usize..4, 0u64..40, 50u8..101),
+                0..120,
+            ),
+            slots in 1u16..7,
+            dur in 15u32..181,
+            required in prop::sample::select(vec![vec![], vec![15, 30], vec![45]]),
+            floor in 0i64..30,
+            sep in any::<[bool; 4]>(),
+            vcg in any::<bool>(),
+            compete in any::<bool>(),
+            prefix in 1usize..12,
+            seed in any::<u64>(),
+        ) {
+            let cands = build(&gens);
+            let config = AuctionConfig {
+                pod_pricing: if vcg { PodPricing::Vcg } else { PodPricing::Gsp },
+                same_advertiser: if compete {
+                    SameAdvertiserRule::Compete
+                } else {
+                    SameAdvertiserRule::Exclude
+                },
+                ..AuctionConfig::default()
+            };
+            let spec = PodSpec {
+                required_durations_s: &required,
+                floors: Floors::hard(Cpm::from_micros(floor * 10_000)),
+                separation: Separation {
+                    advertiser: sep[0],
+                    domain: sep[1],
+                    category: sep[2],
+                    creative: sep[3],
+                },
+                ..PodSpec::new(slots, dur)
+            };
+            let (mut whole, mut part) = (Outcome::new(), Outcome::new());
+            run_with_prefix(&config, &spec, &cands, seed, &mut whole, usize::MAX).unwrap();
+            run_with_prefix(&config, &spec, &cands, seed, &mut part, prefix).unwrap();
+            prop_assert_eq!(whole, part);
+        }
     }
 }
