@@ -26,8 +26,9 @@
 //! `cargo bench --bench creatives -- --warm-up-time 1 --measurement-time 3`
 //!
 //! Instruction counts (deterministic, for a loaded machine): `ADLOOP_CREATIVES_ONLY=
-//! <campaigns>:<case>` runs 10,000 decisions of one case (cases from 0 in the order
-//! above) in `counted_decisions`, recording impressions in `record`; under
+//! <campaigns>:<case>` runs 10,000 decisions (`ADLOOP_CREATIVES_DECISIONS`) of one case
+//! (cases from 0 in the order above) in `counted_decisions`, recording impressions in
+//! `record`, and prints the ads shown and the time per decision; under
 //! `valgrind --tool=callgrind --toggle-collect='*counted_decisions*'
 //! --toggle-collect='*creatives::record*'` the total counts the decisions only.
 
@@ -254,9 +255,17 @@ fn count_only(spec: &str) {
     let mut request = request();
     let mut out = Decision::default();
     let mut receipts = Vec::with_capacity(BATCH as usize);
-    let decisions = 10_000;
-    counted_decisions(&engine, &mut request, &mut out, &mut receipts, decisions);
-    println!("{campaigns} campaign(s) | {name}: {decisions} decisions");
+    let decisions = std::env::var("ADLOOP_CREATIVES_DECISIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000u64);
+    let start = Instant::now();
+    let shown = counted_decisions(&engine, &mut request, &mut out, &mut receipts, decisions);
+    let ns = start.elapsed().as_nanos() as f64 / decisions as f64;
+    println!(
+        "{campaigns} campaign(s) | {name}: {decisions} decisions, {shown} ads shown, \
+         {ns:.0} ns/decision (impressions recorded included)"
+    );
 }
 
 #[inline(never)]
@@ -266,15 +275,18 @@ fn counted_decisions(
     out: &mut Decision,
     receipts: &mut Vec<adloop::Receipt>,
     decisions: u64,
-) {
+) -> usize {
+    let mut shown = 0;
     for _ in 0..decisions {
         request.id = request.id.wrapping_add(1);
         engine.decide_into(request, Timestamp::from_millis(T0), out);
+        shown += out.placements.len();
         receipts.extend(out.placements.iter().map(|p| p.receipt));
         if receipts.len() >= BATCH as usize {
             record(engine, receipts);
         }
     }
+    shown
 }
 
 /// Records `receipts`' impressions (outside the counted function).

@@ -148,6 +148,68 @@ fn a_campaign_without_a_fitting_creative_stays_out_of_the_auction() {
     assert!(err.contains("creatives[0].targeting"), "{err}");
 }
 
+/// An OpenRTB request's market (alpha-3 `geo.country`) and language (`content.langb`, else
+/// `device.language`) choose the localized variant.
+#[test]
+fn openrtb_country_and_language_choose_the_localized_variant() {
+    let engine = Engine::builder().seed(5).build().unwrap();
+    engine
+        .publish(vec![campaign(
+            1,
+            9_000_000,
+            vec![
+                Creative::video(31, 30)
+                    .markets(["DE", "AT"])
+                    .languages(["de"]),
+                Creative::video(32, 30).markets(["US"]).languages(["en"]),
+                Creative::video(33, 30).markets(["AT"]).languages(["en"]),
+            ],
+            Rotation::Even,
+        )])
+        .unwrap();
+    let path = format!(
+        "{}/tests/fixtures/openrtb/localized.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let fixture: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let chosen = |json: &serde_json::Value| -> Vec<u64> {
+        let rtb = engine.parse_openrtb(json.to_string().as_bytes()).unwrap();
+        (0..20)
+            .map(|i| {
+                let mut r = rtb.imps[0].request.clone();
+                r.id = r.id.wrapping_add(i);
+                let d = engine.decide(&r, at(0));
+                for p in &d.placements {
+                    engine
+                        .record(Event::Impression {
+                            receipt: p.receipt,
+                            time: at(0),
+                        })
+                        .unwrap();
+                }
+                d.placements.first().map_or(0, |p| p.creative.get())
+            })
+            .collect()
+    };
+    // Austria ("AUT"), content in German ("de-AT"): only the German cut fits.
+    assert_eq!(chosen(&fixture), vec![31; 20]);
+    // No content language: the device's English picks the Austrian English cut.
+    let mut no_content_language = fixture.clone();
+    no_content_language["app"]["content"]
+        .as_object_mut()
+        .unwrap()
+        .remove("langb");
+    assert_eq!(chosen(&no_content_language), vec![33; 20]);
+    // The United States ("USA"), English device: the US cut.
+    let mut us = no_content_language.clone();
+    us["device"]["geo"]["country"] = "USA".into();
+    assert_eq!(chosen(&us), vec![32; 20]);
+    // French content in Austria: nothing fits, nothing is shown.
+    let mut french = fixture.clone();
+    french["app"]["content"]["langb"] = "fr-FR".into();
+    assert_eq!(chosen(&french), vec![0; 20]);
+}
+
 #[test]
 fn rotations_even_weighted_and_storyline() {
     let engine = Engine::builder().seed(2).build().unwrap();

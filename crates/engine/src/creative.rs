@@ -8,8 +8,18 @@
 //! `content.language` (else, when the content's language is not given,
 //! `device.language`) one of its languages (an empty list allows all), and its optional
 //! targeting expression is true for the request. Markets and languages are dictionary
-//! encoded at publish, so the decide path compares small integers; the request's country
-//! and language are encoded once per decision.
+//! encoded at publish (a country under both its ISO 3166-1 alpha-2 and alpha-3 codes),
+//! and the request's country and language are encoded once per decision.
+//!
+//! Each campaign of at most [`INDEXED_VARIANTS`] variants keeps an index: one bit per
+//! variant in masks by format, by video length, by market code (plus the variants with no
+//! market), by language code (plus those with none) and of the targeted variants. A
+//! choice intersects the slot's and the request's masks — a few word operations and
+//! two lookups in tables of the campaign's own codes, instead of checking every variant
+//! — then evaluates only the eligible variants' targeting expressions, and draws over
+//! the eligible mask (when every variant is eligible, a binary search over running
+//! sums). Larger campaigns check each variant; that scan is also the reference the
+//! index is tested against.
 //!
 //! # Rotation
 //! Among the fitting variants, [`Rotation`] chooses with one seeded draw per (request,
@@ -201,9 +211,53 @@ impl Facts {
 /// bytes) packed into a `u64` — countries upper-case with a tag bit, languages lower-case
 /// — in a sorted table, so a request's value is encoded by a binary search, without
 /// hashing or allocating.
+///
+/// A country listed by its ISO 3166-1 alpha-2 code (`"US"`, as creatives usually list
+/// markets) is entered under its alpha-3 code (`"USA"`, as OpenRTB's `geo.country` gives
+/// it) too, and the other way round, with the same id.
 #[derive(Debug, Default)]
 pub(crate) struct Codes {
     sorted: Vec<(u64, u16)>,
+    /// Ids given so far.
+    ids: u16,
+}
+
+/// ISO 3166-1 countries, alpha-2 then alpha-3, sorted by alpha-2 (from the iso-codes
+/// database): a market listed either way matches a request giving the other.
+const COUNTRIES: &str = concat!(
+    "ADANDAEAREAFAFGAGATGAIAIAALALBAMARMAOAGOAQATAARARGASASMATAUTAUAUSAWABWAXALAAZAZE",
+    "BABIHBBBRBBDBGDBEBELBFBFABGBGRBHBHRBIBDIBJBENBLBLMBMBMUBNBRNBOBOLBQBESBRBRABSBHS",
+    "BTBTNBVBVTBWBWABYBLRBZBLZCACANCCCCKCDCODCFCAFCGCOGCHCHECICIVCKCOKCLCHLCMCMRCNCHN",
+    "COCOLCRCRICUCUBCVCPVCWCUWCXCXRCYCYPCZCZEDEDEUDJDJIDKDNKDMDMADODOMDZDZAECECUEEEST",
+    "EGEGYEHESHERERIESESPETETHFIFINFJFJIFKFLKFMFSMFOFROFRFRAGAGABGBGBRGDGRDGEGEOGFGUF",
+    "GGGGYGHGHAGIGIBGLGRLGMGMBGNGINGPGLPGQGNQGRGRCGSSGSGTGTMGUGUMGWGNBGYGUYHKHKGHMHMD",
+    "HNHNDHRHRVHTHTIHUHUNIDIDNIEIRLILISRIMIMNININDIOIOTIQIRQIRIRNISISLITITAJEJEYJMJAM",
+    "JOJORJPJPNKEKENKGKGZKHKHMKIKIRKMCOMKNKNAKPPRKKRKORKWKWTKYCYMKZKAZLALAOLBLBNLCLCA",
+    "LILIELKLKALRLBRLSLSOLTLTULULUXLVLVALYLBYMAMARMCMCOMDMDAMEMNEMFMAFMGMDGMHMHLMKMKD",
+    "MLMLIMMMMRMNMNGMOMACMPMNPMQMTQMRMRTMSMSRMTMLTMUMUSMVMDVMWMWIMXMEXMYMYSMZMOZNANAM",
+    "NCNCLNENERNFNFKNGNGANINICNLNLDNONORNPNPLNRNRUNUNIUNZNZLOMOMNPAPANPEPERPFPYFPGPNG",
+    "PHPHLPKPAKPLPOLPMSPMPNPCNPRPRIPSPSEPTPRTPWPLWPYPRYQAQATREREUROROURSSRBRURUSRWRWA",
+    "SASAUSBSLBSCSYCSDSDNSESWESGSGPSHSHNSISVNSJSJMSKSVKSLSLESMSMRSNSENSOSOMSRSURSSSSD",
+    "STSTPSVSLVSXSXMSYSYRSZSWZTCTCATDTCDTFATFTGTGOTHTHATJTJKTKTKLTLTLSTMTKMTNTUNTOTON",
+    "TRTURTTTTOTVTUVTWTWNTZTZAUAUKRUGUGAUMUMIUSUSAUYURYUZUZBVAVATVCVCTVEVENVGVGBVIVIR",
+    "VNVNMVUVUTWFWLFWSWSMYEYEMYTMYTZAZAFZMZMBZWZWE",
+);
+
+/// The other ISO 3166-1 code of `code` (alpha-3 for alpha-2 and back), any case.
+fn country_alias(code: &str) -> Option<&'static str> {
+    let code = code.to_ascii_uppercase();
+    (0..COUNTRIES.len() / 5)
+        .map(|i| {
+            (
+                &COUNTRIES[i * 5..i * 5 + 2],
+                &COUNTRIES[i * 5 + 2..i * 5 + 5],
+            )
+        })
+        .find_map(|(alpha2, alpha3)| match code.len() {
+            2 if alpha2 == code => Some(alpha3),
+            3 if alpha3 == code => Some(alpha2),
+            _ => None,
+        })
 }
 
 /// Longest market or language code accepted, in bytes.
@@ -235,9 +289,16 @@ impl Codes {
         match self.sorted.binary_search_by_key(&key, |e| e.0) {
             Ok(i) => self.sorted[i].1,
             Err(i) => {
-                let next = self.sorted.len().min(u16::MAX as usize - 1) as u16;
-                self.sorted.insert(i, (key, next));
-                next
+                let id = self.ids.min(u16::MAX - 1);
+                self.ids = self.ids.saturating_add(1);
+                self.sorted.insert(i, (key, id));
+                if let Some(alias) = country.then(|| country_alias(code)).flatten()
+                    && let Some(key) = pack_code(alias, true)
+                    && let Err(i) = self.sorted.binary_search_by_key(&key, |e| e.0)
+                {
+                    self.sorted.insert(i, (key, id));
+                }
+                id
             }
         }
     }
@@ -1229,6 +1290,22 @@ mod tests {
                 language: en
             }
         );
+        // Countries by either ISO 3166-1 code: OpenRTB gives alpha-3.
+        let mut r = Request::new();
+        r.push_str("geo.country", "usa");
+        assert_eq!(codes.facts(&r).country, us);
+        let (_, codes) = set(
+            &[Creative::video(1, 30).markets(["DEU", "at"])],
+            Rotation::Even,
+        );
+        assert_eq!(codes.lookup("de", true), codes.lookup("DEU", true));
+        assert_eq!(codes.lookup("AUT", true), codes.lookup("AT", true));
+        assert_ne!(codes.lookup("AT", true), codes.lookup("DE", true));
+        assert_eq!(codes.lookup("US", true), u16::MAX);
+        assert_eq!(country_alias("gbr"), Some("GB"));
+        assert_eq!(country_alias("XK"), None);
+        // Ids stay dense (exact code sets below 64 ids) whatever the aliases.
+        assert_eq!(codes.ids, 2);
         // A content language no creative lists is still the content's: no fallback.
         let mut r = Request::new();
         r.push_str("content.language", "fr");
@@ -1447,7 +1524,7 @@ mod tests {
                 };
                 let (c, codes) = compile(&specs, rotation);
                 let mut r = Request::new();
-                let countries = ["US", "ca", "DE", "FR", "JP", "toolongcode"];
+                let countries = ["US", "can", "DEU", "fr", "JP", "toolongcode"];
                 let languages = ["en", "DE", "fr", "ja", ""];
                 if let Some(i) = country {
                     r.push_str("geo.country", countries[i]);
