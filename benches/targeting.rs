@@ -38,9 +38,18 @@
 //!   expressions match a request (3.8% measured; until this revision lists of 50–200
 //!   and 2–6 predicates gave 2.6%, under the 4%).
 //!
+//! - *decide*: the engine's workload, identical in distribution to `benches/decide.rs`
+//!   (its own seed, `StdRng::seed_from_u64(42 + n)`): every expression is
+//!   `segment in (s1, s2, s3) and geo.country = "C" and device.type in (d, (d + 1) % 4)`
+//!   with segment ids `floor(u² × 10,000)` for uniform `u` (density ∝ 1/√id, so a few
+//!   ids are in many expressions *and* many requests), `C` one of 4 countries, `d` in
+//!   0..4; a request carries 5–50 such segment draws (duplicates kept, as the engine
+//!   bench pushes them), one country and one device type. About 0.3% match.
+//!
 //! Set `ADLOOP_TARGETING_QUICK=1` to run only the 10k workloads (and skip the build
-//! group). Set `ADLOOP_TARGETING_WRITE=DIR` to also write the 100k workloads as
-//! `DIR/<profile>.tsv` (expressions) and `DIR/<profile>.jsonl` (requests) for
+//! group); `ADLOOP_TARGETING_PROFILES=decide,broad` runs only the named profiles. Set
+//! `ADLOOP_TARGETING_WRITE=DIR` to also write the 10k and 100k workloads as
+//! `DIR/<profile>-<n>.tsv` (expressions) and `DIR/<profile>-<n>.jsonl` (requests) for
 //! `cargo run --release --example match`.
 
 use std::{fmt::Write as _, hint::black_box, time::Instant};
@@ -154,6 +163,7 @@ const SCALARS: [Attr; 18] = [
 enum Profile {
     Audience,
     Broad,
+    Decide,
 }
 
 impl Profile {
@@ -161,6 +171,7 @@ impl Profile {
         match self {
             Profile::Audience => "audience",
             Profile::Broad => "broad",
+            Profile::Decide => "decide",
         }
     }
 }
@@ -218,7 +229,7 @@ impl Generator {
         } else {
             match profile {
                 Profile::Audience => self.rng.random_range(1..=6),
-                Profile::Broad => self.rng.random_range(80..=300),
+                Profile::Broad | Profile::Decide => self.rng.random_range(80..=300),
             }
         };
         let list = self.list(n, |g| g.segments_flat.sample(&mut g.rng).to_string());
@@ -235,14 +246,16 @@ impl Generator {
         if matches!(name, "hour" | "age") {
             let width = match profile {
                 Profile::Audience => self.rng.random_range(2..=a.domain / 3),
-                Profile::Broad => self.rng.random_range(a.domain / 3..=a.domain * 3 / 4),
+                Profile::Broad | Profile::Decide => {
+                    self.rng.random_range(a.domain / 3..=a.domain * 3 / 4)
+                }
             };
             let lo = self.rng.random_range(0..=a.domain - width) as i64 + a.offset;
             return format!("{name} between {lo} and {}", lo + width as i64 - 1);
         }
         let max = match profile {
             Profile::Audience => 2.min(a.domain / 3).max(1),
-            Profile::Broad => (a.domain * 2 / 3).clamp(1, 24),
+            Profile::Broad | Profile::Decide => (a.domain * 2 / 3).clamp(1, 24),
         };
         let n = self.rng.random_range(1..=max);
         let list = self.list(n, |g| g.scalar_value(i, true));
@@ -256,7 +269,7 @@ impl Generator {
     fn category_predicate(&mut self, profile: Profile) -> String {
         let n = match profile {
             Profile::Audience => self.rng.random_range(1..=5),
-            Profile::Broad => self.rng.random_range(10..=60),
+            Profile::Broad | Profile::Decide => self.rng.random_range(10..=60),
         };
         let list = self.list(n, |g| g.categories_flat.sample(&mut g.rng).to_string());
         format!("content.category in {list}")
@@ -267,7 +280,7 @@ impl Generator {
         // from 2, 3, 3, 4, 4, 5, 5, 6, 6, 6; broad ones uniformly from 2..=5.
         let k = match profile {
             Profile::Audience => [2, 3, 3, 4, 4, 5, 5, 6, 6, 6][self.rng.random_range(0..10)],
-            Profile::Broad => self.rng.random_range(2..=5),
+            Profile::Broad | Profile::Decide => self.rng.random_range(2..=5),
         };
         let mut preds = Vec::with_capacity(k);
         if self.rng.random_range(0..10) < 7 {
@@ -362,7 +375,69 @@ struct Workload {
     jsonl: String,
 }
 
+/// The engine bench's segment draw: `floor(u² × 10,000)`, density ∝ 1/√id.
+fn decide_segment(rng: &mut StdRng) -> i64 {
+    let u: f64 = rng.random();
+    ((u * u) * 10_000.0) as i64
+}
+
+const DECIDE_COUNTRIES: [&str; 4] = ["US", "CA", "GB", "DE"];
+
+/// The `decide` profile: `benches/decide.rs`'s campaigns and requests.
+fn decide_workload(n: usize) -> Workload {
+    let mut rng = StdRng::seed_from_u64(42 + n as u64);
+    let texts: Vec<String> = (0..n)
+        .map(|_| {
+            let segs: Vec<String> = (0..3)
+                .map(|_| decide_segment(&mut rng).to_string())
+                .collect();
+            let d = rng.random_range(0..4);
+            format!(
+                "segment in ({}) and geo.country = \"{}\" and device.type in ({}, {})",
+                segs.join(", "),
+                DECIDE_COUNTRIES[rng.random_range(0..4)],
+                d,
+                (d + 1) % 4
+            )
+        })
+        .collect();
+    let exprs = texts
+        .iter()
+        .map(|t| parse(t).expect("generated expressions parse"))
+        .collect();
+    let mut jsonl = String::new();
+    let requests = (0..1024)
+        .map(|_| {
+            let mut r = Request::new();
+            let segs: Vec<i64> = (0..rng.random_range(5..=50))
+                .map(|_| decide_segment(&mut rng))
+                .collect();
+            for &s in &segs {
+                r.push_int("segment", s);
+            }
+            let country = DECIDE_COUNTRIES[rng.random_range(0..4)];
+            let device = rng.random_range(0..4i64);
+            r.push_str("geo.country", country);
+            r.push_int("device.type", device);
+            let _ = writeln!(
+                jsonl,
+                "{{\"segment\": {segs:?}, \"geo.country\": \"{country}\", \"device.type\": {device}}}"
+            );
+            r
+        })
+        .collect();
+    Workload {
+        exprs,
+        texts,
+        requests,
+        jsonl,
+    }
+}
+
 fn workload(profile: Profile, n: usize) -> Workload {
+    if profile == Profile::Decide {
+        return decide_workload(n);
+    }
     let segment_domain = if n >= 1_000_000 { 100_000 } else { 10_000 };
     let mut g = Generator::new(segment_domain, 2024 + n as u64 + profile as u64);
     let texts: Vec<String> = (0..n).map(|_| g.expression(profile)).collect();
@@ -440,15 +515,15 @@ fn bench_profile(c: &mut Criterion, profile: Profile, sizes: &[usize], write_dir
     group.throughput(Throughput::Elements(1));
     for &n in sizes {
         let w = workload(profile, n);
-        if let (Some(dir), 100_000) = (write_dir, n) {
+        if let (Some(dir), 10_000 | 100_000) = (write_dir, n) {
             let tsv: String = w
                 .texts
                 .iter()
                 .enumerate()
                 .map(|(i, t)| format!("{i}\t{t}\n"))
                 .collect();
-            let _ = std::fs::write(format!("{dir}/{}.tsv", profile.name()), tsv);
-            let _ = std::fs::write(format!("{dir}/{}.jsonl", profile.name()), &w.jsonl);
+            let _ = std::fs::write(format!("{dir}/{}-{n}.tsv", profile.name()), tsv);
+            let _ = std::fs::write(format!("{dir}/{}-{n}.jsonl", profile.name()), &w.jsonl);
         }
         let (index, scan, bitset_only) = summarize(profile, n, &w);
         let mut scratch = Scratch::new();
@@ -505,14 +580,30 @@ fn main() {
     let write_dir = std::env::var("ADLOOP_TARGETING_WRITE").ok();
     let quick = std::env::var_os("ADLOOP_TARGETING_QUICK").is_some();
     let mut c = Criterion::default().configure_from_args();
-    let (audience, broad): (&[usize], &[usize]) = if quick {
-        (&[10_000], &[10_000])
-    } else {
-        (&[10_000, 100_000, 1_000_000], &[100_000])
+    let only = std::env::var("ADLOOP_TARGETING_PROFILES").ok();
+    let wanted = |p: Profile| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|name| name.trim() == p.name()))
     };
-    bench_profile(&mut c, Profile::Audience, audience, write_dir.as_deref());
-    bench_profile(&mut c, Profile::Broad, broad, write_dir.as_deref());
-    if !quick {
+    let (audience, broad, decide): (&[usize], &[usize], &[usize]) = if quick {
+        (&[10_000], &[10_000], &[10_000])
+    } else {
+        (
+            &[10_000, 100_000, 1_000_000],
+            &[100_000],
+            &[10_000, 100_000],
+        )
+    };
+    for (profile, sizes) in [
+        (Profile::Audience, audience),
+        (Profile::Broad, broad),
+        (Profile::Decide, decide),
+    ] {
+        if wanted(profile) {
+            bench_profile(&mut c, profile, sizes, write_dir.as_deref());
+        }
+    }
+    if !quick && only.is_none() {
         bench_build(&mut c);
     }
     c.final_summary();

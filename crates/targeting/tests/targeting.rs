@@ -392,3 +392,64 @@ fn expressions_serialize_as_text() {
     let bad = serde_json::from_str::<Expr>(r#""a in (""#).unwrap_err();
     assert!(bad.to_string().contains("line 1, column 7"), "{bad}");
 }
+
+/// The engine's workload shape (`segment in (3 ids) and country = C and device in (d,
+/// d + 1)`), over small domains so that many conjunctions share an anchor value and
+/// gate: gated groups of one and of many conjunctions, with and without checks left
+/// after the gate (an extra literal, sometimes negated), one- and two-value gates.
+#[test]
+fn gated_anchor_groups_equal_reference() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut pairs = Vec::new();
+    for i in 0..3000u32 {
+        let segs: Vec<String> = (0..rng.random_range(1..4))
+            .map(|_| {
+                let u: f64 = rng.random();
+                ((u * u) * 400.0) as i64
+            })
+            .map(|s| s.to_string())
+            .collect();
+        let d = rng.random_range(0..4);
+        let mut text = format!(
+            "seg in ({}) and geo.c = \"c{}\" and dev_type in ({d}, {})",
+            segs.join(", "),
+            rng.random_range(0..4),
+            (d + 1) % 4
+        );
+        match rng.random_range(0..6) {
+            0 => text.push_str(&format!(
+                " and hour between {} and 20",
+                rng.random_range(0..12)
+            )),
+            1 => text.push_str(&format!(" and n not in ({})", rng.random_range(0..3))),
+            2 => text = text.replace(" and geo.c", " and not geo.c"),
+            3 => text.push_str(&format!(" and n = {}", rng.random_range(0..3))),
+            _ => {}
+        }
+        pairs.push((i % 2500, parse(&text).unwrap()));
+    }
+    let index = Index::build(pairs.iter().map(|(k, e)| (*k, e))).unwrap();
+    assert!(index.stats().anchored_rows > 2000, "{:?}", index.stats());
+    let (mut scratch, mut out) = (Scratch::new(), Vec::new());
+    let mut req = Request::new();
+    let mut total = 0;
+    for _ in 0..200 {
+        req.clear();
+        for _ in 0..rng.random_range(0..30) {
+            let u: f64 = rng.random();
+            req.push_int("seg", ((u * u) * 400.0) as i64);
+        }
+        for _ in 0..rng.random_range(0..3) {
+            req.push_str("geo.c", &format!("c{}", rng.random_range(0..4)));
+        }
+        for _ in 0..rng.random_range(0..3) {
+            req.push_int("dev_type", rng.random_range(0..4));
+        }
+        req.push_int("hour", rng.random_range(0..24));
+        req.push_int("n", rng.random_range(0..3));
+        index.matches(&req, &mut scratch, &mut out);
+        assert_eq!(out, reference(&pairs, &req));
+        total += out.len();
+    }
+    assert!(total > 200, "workload should match something: {total}");
+}

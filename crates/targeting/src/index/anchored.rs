@@ -48,9 +48,36 @@ const ASSUMED_REQUEST_VALUES: f64 = 16.0;
 #[derive(Debug)]
 struct AnchorAttr {
     attr: u32,
-    /// `postings[starts[id]..starts[id + 1]]` are the bodies anchored on value `id`.
-    starts: Vec<usize>,
+    /// `groups[starts[id]..starts[id + 1]]` are the groups of the conjunctions anchored
+    /// on value `id`.
+    starts: Vec<u32>,
 }
+
+/// The conjunctions anchored on one value that share a *gate*: the presence slots of
+/// their two most selective short positive `in` literals, one of at most two values
+/// (`gates[0]`, `gates[1]`) and one of one value (`gates[2]`); the always-marked slot
+/// stands in for a missing one. A request skips the whole group unless `(gates[0] or
+/// gates[1]) and gates[2]` are marked, without touching a body: on the engine's
+/// workload (device pair and country) three groups in four are skipped by three probes
+/// and the rest match outright. `word` holds flags and a 28-bit payload:
+/// - [`SINGLE`]: one conjunction, the payload is its body offset (or its key ordinal
+///   with [`KEYS`]): most groups of sparse values cost no posting;
+/// - otherwise the payload indexes `postings`: a count, then that many body offsets
+///   (key ordinals with [`KEYS`]);
+/// - [`KEYS`]: the conjunctions have no check beyond anchor and gate;
+/// - bits 28..30: the gate literals' words at the start of each body, skipped.
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    gates: [u32; 3],
+    word: u32,
+}
+
+/// [`Group`] flag: one conjunction, stored in the group itself.
+const SINGLE: u32 = 1 << 31;
+/// [`Group`] flag: postings are key ordinals, nothing left to check.
+const KEYS: u32 = 1 << 30;
+/// [`Group`] payload bits; anchored bodies and postings stay below this.
+pub(crate) const GROUP_PAYLOAD: u32 = (1 << 28) - 1;
 
 /// A conjunction handed to [`Anchored::build`]: its key ordinal, the index of its anchor
 /// literal and its literals.
@@ -63,12 +90,16 @@ pub(crate) struct AnchoredRow<'a> {
 /// Conjunctions found through an anchor value, then checked one by one.
 ///
 /// `bodies` holds each conjunction once as `[key ordinal, length, checks…]`: its other
-/// literals, cheapest and most selective first, as check words (see the `KIND_`
-/// constants). `postings` holds, per anchor value, the offsets of its conjunctions'
-/// bodies.
+/// literals (but the anchor and the gate), cheapest and most selective first, as check
+/// words (see the `KIND_` constants). Per anchor value, its conjunctions are split into
+/// [`Group`]s by gate, so a request skips a whole group with one presence probe (on the
+/// engine's workload, the country: three groups of four) without touching the bodies;
+/// `postings` holds each group's body offsets.
 #[derive(Debug, Default)]
 pub(crate) struct Anchored {
     attrs: Vec<AnchorAttr>,
+    /// All groups, value after value, then a sentinel whose `start` ends the last one.
+    groups: Vec<Group>,
     postings: Vec<u32>,
     bodies: Vec<u32>,
     /// Sorted dictionary ids of long `in` lists.
@@ -77,6 +108,8 @@ pub(crate) struct Anchored {
     rows: usize,
     /// Offset of each attribute's ids in the presence table.
     base: Vec<u32>,
+    /// The presence slot every request marks: the gate of conjunctions without one.
+    always: u32,
     presence_len: usize,
 }
 
@@ -150,8 +183,9 @@ impl Anchored {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.attrs
             .iter()
-            .map(|a| a.starts.capacity() * 8 + 32)
+            .map(|a| a.starts.capacity() * 4 + 32)
             .sum::<usize>()
+            + self.groups.capacity() * std::mem::size_of::<Group>()
             + self.postings.capacity() * 4
             + self.bodies.capacity() * 4
             + self.lists.capacity() * 4
@@ -171,30 +205,93 @@ impl Anchored {
             out.base.push(base);
             base += dicts.value_count(a as u32) as u32;
         }
-        out.presence_len = base as usize;
+        out.always = base;
+        out.presence_len = base as usize + 1;
 
-        // Each row's body once, then (anchor attr, value id, body offset) triples.
-        let mut filed: Vec<(u32, u32, u32)> = Vec::new();
+        // Each row's body once, then (anchor attr, value id, gate slots, gate words,
+        // body offset).
+        let always = out.always;
+        let mut filed: Vec<(u32, u32, [u32; 3], u32, u32)> = Vec::new();
         let mut order: Vec<(bool, u64, usize)> = Vec::new();
+        let mut gates: Vec<(u64, usize, [u32; 2], u32)> = Vec::new();
         for row in &rows {
             let (_, anchor) = row.lits[row.anchor];
             let attr = dicts.attribute_id(anchor.attr);
             let Atom::In(values) = anchor.atom else {
                 unreachable!("anchors are positive `in` literals")
             };
+            // The gate: the two most selective positive `in` literals of one or two
+            // values among the others.
+            gates.clear();
+            for (i, (_, lit)) in row.lits.iter().enumerate() {
+                let Atom::In(values) = lit.atom else { continue };
+                if i == row.anchor || lit.negated || values.len() > 2 {
+                    continue;
+                }
+                let a = dicts.attribute_id(lit.attr);
+                let ids = sorted_ids(dicts, a, values);
+                let base = out.base[a as usize];
+                let slots = match ids.as_slice() {
+                    [x] => [base + x, base + x],
+                    [x, y] => [base + x, base + y],
+                    _ => continue,
+                };
+                let p = ids.len() as f64 / dicts.value_count(a).max(1) as f64;
+                gates.push(((p * 1e9) as u64, i, slots, ids.len() as u32));
+            }
+            gates.sort_unstable();
+            // The most selective one, then the most selective other one such that one
+            // of the two has a single value (it goes to `gates[2]`).
+            if let Some(j) = gates
+                .iter()
+                .skip(1)
+                .position(|g| g.3 == 1 || gates[0].3 == 1)
+            {
+                gates.swap(1, j + 1);
+            }
+            gates.truncate(2);
+            if gates.len() == 2 && gates[0].3 == 2 && gates[1].3 == 2 {
+                gates.truncate(1);
+            }
+            if let [a, b] = gates.as_mut_slice()
+                && a.3 == 1
+                && b.3 == 2
+            {
+                std::mem::swap(a, b);
+            }
+            if let [g] = gates.as_slice()
+                && g.3 == 1
+            {
+                gates.insert(0, (0, usize::MAX, [always; 2], 0));
+            }
+            let mut gate = [always; 3];
+            let mut skip = 0;
+            if let Some(g) = gates.first() {
+                gate[..2].copy_from_slice(&g.2);
+            }
+            if let Some(g) = gates.get(1) {
+                gate[2] = g.2[0];
+            }
+            for g in &gates {
+                skip += g.3;
+            }
             let at = out.bodies.len() as u32;
             for v in values {
                 let id = lookup(dicts, attr, v);
                 if id != NO_ID {
-                    filed.push((attr, id, at));
+                    filed.push((attr, id, gate, skip, at));
                 }
             }
             // A conjunction fails at its first false check, so checks go in ascending
             // order of cost over the chance of being false; negated literals (usually
-            // true) go last.
+            // true) go last. The gate literals come first, so a gated group skips them.
             order.clear();
             for (i, (_, lit)) in row.lits.iter().enumerate() {
                 if i == row.anchor {
+                    continue;
+                }
+                if let Some(j) = gates.iter().position(|g| g.1 == i) {
+                    order.push((false, j as u64, i));
                     continue;
                 }
                 let a = dicts.attribute_id(lit.attr);
@@ -204,7 +301,7 @@ impl Anchored {
                 } else {
                     selectivity(dicts, a, lit).min(0.99)
                 };
-                let rank = (cost / (1.0 - p_true) * 1e3) as u64;
+                let rank = ((cost / (1.0 - p_true) * 1e3) as u64).saturating_add(2);
                 order.push((lit.negated, rank, i));
             }
             order.sort_unstable();
@@ -217,31 +314,50 @@ impl Anchored {
         }
         filed.sort_unstable();
         filed.dedup();
-        // Postings are sorted by (attribute, id): each attribute's postings are
+        // Filed entries are sorted by (attribute, id, gate): each attribute's groups are
         // contiguous and its values' ranges follow each other. `starts[id]` is set at a
-        // value's first posting; unset ones (values no conjunction is anchored on) take
+        // value's first group; unset ones (values no conjunction is anchored on) take
         // the next start.
         let mut attr_slot: Vec<u32> = vec![u32::MAX; dicts.attr_count()];
-        for (i, &(attr, id, at)) in filed.iter().enumerate() {
+        for group in filed.chunk_by(|x, y| (x.0, x.1, x.2, x.3) == (y.0, y.1, y.2, y.3)) {
+            let (attr, id, gates, skip, _) = group[0];
             let slot = &mut attr_slot[attr as usize];
             if *slot == u32::MAX {
                 *slot = out.attrs.len() as u32;
                 out.attrs.push(AnchorAttr {
                     attr,
-                    starts: vec![usize::MAX; dicts.value_count(attr) + 1],
+                    starts: vec![u32::MAX; dicts.value_count(attr) + 1],
                 });
             }
             let starts = &mut out.attrs[*slot as usize].starts;
-            if i == 0 || filed[i - 1].0 != attr || filed[i - 1].1 != id {
-                starts[id as usize] = out.postings.len();
+            if starts[id as usize] == u32::MAX {
+                starts[id as usize] = out.groups.len() as u32;
             }
-            out.postings.push(at);
-            if filed.get(i + 1).is_none_or(|next| next.0 != attr) {
-                *starts.last_mut().unwrap_or(&mut 0) = out.postings.len();
-                for v in (0..starts.len() - 1).rev() {
-                    if starts[v] == usize::MAX {
-                        starts[v] = starts[v + 1];
-                    }
+            let keys = group.iter().all(|f| out.bodies[f.4 as usize + 1] == skip);
+            let entry = |f: &(u32, u32, [u32; 3], u32, u32)| {
+                if keys { out.bodies[f.4 as usize] } else { f.4 }
+            };
+            let mut word = skip << 28 | if keys { KEYS } else { 0 };
+            if let [f] = group {
+                word |= SINGLE | entry(f);
+            } else {
+                word |= out.postings.len() as u32;
+                out.postings.push(group.len() as u32);
+                for f in group {
+                    let e = entry(f);
+                    out.postings.push(e);
+                }
+            }
+            out.groups.push(Group { gates, word });
+            // The attribute's groups end here so far.
+            let starts = &mut out.attrs[attr_slot[attr as usize] as usize].starts;
+            *starts.last_mut().unwrap_or(&mut 0) = out.groups.len() as u32;
+        }
+        for a in &mut out.attrs {
+            let starts = &mut a.starts;
+            for v in (0..starts.len() - 1).rev() {
+                if starts[v] == u32::MAX {
+                    starts[v] = starts[v + 1];
                 }
             }
         }
@@ -253,13 +369,7 @@ impl Anchored {
         let neg = if lit.negated { NEG } else { 0 };
         match lit.atom {
             Atom::In(values) => {
-                let mut ids: Vec<u32> = values
-                    .iter()
-                    .map(|v| lookup(dicts, attr, v))
-                    .filter(|&id| id != NO_ID)
-                    .collect();
-                ids.sort_unstable();
-                ids.dedup();
+                let ids = sorted_ids(dicts, attr, values);
                 if ids.is_empty() {
                     // Never true: a list whose values no request can carry.
                     self.bodies.push(neg | KIND_LIST << KIND_SHIFT | attr);
@@ -297,6 +407,7 @@ impl Anchored {
 
     /// Marks the request's values in `presence` with `epoch`.
     pub(crate) fn mark(&self, enc: &Encoded<'_>, presence: &mut [u32], epoch: u32) {
+        presence[self.always as usize] = epoch;
         for (attr, &base) in self.base.iter().enumerate() {
             for &id in enc.ids(attr as u32) {
                 presence[(base + id) as usize] = epoch;
@@ -313,20 +424,59 @@ impl Anchored {
                     continue;
                 };
                 let hi = a.starts[id as usize + 1];
-                for &at in &self.postings[lo..hi] {
-                    let at = at as usize;
-                    let k = self.bodies[at] as usize;
-                    let bit = 1u64 << (k & 63);
-                    if keybits[k >> 6] & bit != 0 {
+                for group in &self.groups[lo as usize..hi as usize] {
+                    let [g0, g1, g2] = group.gates.map(|x| presence[x as usize] == epoch);
+                    if !((g0 | g1) & g2) {
                         continue;
                     }
-                    let len = self.bodies[at + 1] as usize;
-                    let body = &self.bodies[at + 2..at + 2 + len];
-                    if self.body(body, enc, presence, epoch) {
-                        keybits[k >> 6] |= bit;
+                    let word = group.word;
+                    let payload = word & GROUP_PAYLOAD;
+                    let skip = ((word >> 28) & 3) as usize;
+                    match (word & SINGLE != 0, word & KEYS != 0) {
+                        (true, true) => keybits[(payload >> 6) as usize] |= 1 << (payload & 63),
+                        (true, false) => {
+                            self.check(payload as usize, skip, enc, presence, epoch, keybits)
+                        }
+                        (false, keys) => {
+                            let p = payload as usize;
+                            let n = self.postings[p] as usize;
+                            let postings = &self.postings[p + 1..p + 1 + n];
+                            if keys {
+                                for &k in postings {
+                                    keybits[(k >> 6) as usize] |= 1 << (k & 63);
+                                }
+                            } else {
+                                for &at in postings {
+                                    self.check(at as usize, skip, enc, presence, epoch, keybits);
+                                }
+                            }
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// Checks the body at `at` from word `skip` on, unless its key is already set.
+    #[inline]
+    fn check(
+        &self,
+        at: usize,
+        skip: usize,
+        enc: &Encoded<'_>,
+        presence: &[u32],
+        epoch: u32,
+        keybits: &mut [u64],
+    ) {
+        let k = self.bodies[at] as usize;
+        let bit = 1u64 << (k & 63);
+        if keybits[k >> 6] & bit != 0 {
+            return;
+        }
+        let len = self.bodies[at + 1] as usize;
+        let body = &self.bodies[at + 2 + skip..at + 2 + len];
+        if self.body(body, enc, presence, epoch) {
+            keybits[k >> 6] |= bit;
         }
     }
 
@@ -387,6 +537,19 @@ impl Anchored {
         }
         true
     }
+}
+
+/// The dictionary ids of `values`, sorted and deduplicated, values no expression
+/// names left out.
+fn sorted_ids(dicts: &Dictionaries, attr: u32, values: &[Value]) -> Vec<u32> {
+    let mut ids: Vec<u32> = values
+        .iter()
+        .map(|v| lookup(dicts, attr, v))
+        .filter(|&id| id != NO_ID)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 fn lookup(dicts: &Dictionaries, attr: u32, v: &Value) -> u32 {

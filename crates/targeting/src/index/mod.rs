@@ -45,7 +45,9 @@ use crate::{
 };
 
 use self::{
-    anchored::{Anchored, AnchoredRow, anchorable, anchored_cost, body_words, selectivity},
+    anchored::{
+        Anchored, AnchoredRow, GROUP_PAYLOAD, anchorable, anchored_cost, body_words, selectivity,
+    },
     fallback::Fallback,
     normalize::{Atom, DEFAULT_MAX_CONJUNCTIONS, Lit, MAX_CONJUNCTIONS, to_dnf},
 };
@@ -492,7 +494,7 @@ impl Index {
         // Conjunctions with a selective positive `in` list go to the anchored partition.
         let max_p = options.anchor_threshold_ppm.min(1_000_000) as f64 / 1e6;
         let mut anchored_rows: Vec<AnchoredRow<'_>> = Vec::new();
-        // Body offsets are `u32`.
+        // Body offsets and postings fit a group's 28-bit payload.
         let mut anchored_words = 0usize;
         let encodable = anchorable(&dicts);
         let mut bitset_rows: Vec<RowBuild<'_>> = Vec::with_capacity(rows.len());
@@ -511,8 +513,9 @@ impl Index {
                     p <= max_p && anchored_cost(p, &row.lits, anchor) <= MAX_ANCHORED_COST
                 })
                 .filter(|_| encodable)
-                .map(|_| body_words(&row.lits))
-                .filter(|w| anchored_words + w <= u32::MAX as usize);
+                // Postings and groups are `u32`-indexed too: one each per anchor value.
+                .map(|_| body_words(&row.lits) + MAX_ANCHOR_VALUES)
+                .filter(|w| anchored_words + w <= GROUP_PAYLOAD as usize);
             match best {
                 Some((_, anchor)) if words.is_some() => {
                     anchored_words += words.unwrap_or(0);
