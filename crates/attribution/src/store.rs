@@ -16,16 +16,22 @@
 //!   key through its view). The newest click of the few keys with clicks sits in a side
 //!   map. Each touch links to the key's previous touch of the same kind (arrival order), so
 //!   a conversion walks only its own key's touches, newest first.
-//! - The impression index is open addressing too: 8-byte buckets (view reference, 32-bit
-//!   hash fingerprint); the arena is read only when the fingerprint matches.
+//! - The impression index is open addressing too: 8-byte entries (view reference, 32-bit
+//!   hash fingerprint) in cache-line groups of 8, probed group by group, so a lookup
+//!   compares eight fingerprints per line and an unsuccessful one (every new impression's
+//!   duplicate check) reads about one line; the arena is read only when a fingerprint
+//!   matches. A new impression's duplicate check and its insert are one probe.
 //! - Both tables map a hash to a bucket by multiply-shift (order preserving), so a rebuild
 //!   walking the old table writes the new one almost sequentially.
+//! - `Attributor::ingest_all` prefetches the buckets an event will probe some events
+//!   before joining it ([`Store::warm_view`], [`Store::warm_slot`]).
 //! - Eviction drops a front chunk once its newest touch is older than the horizon: no
 //!   per-touch work, no per-key work. Key buckets and impression-index entries that point
 //!   only into dropped chunks are *stale*: recognized by a range check (no memory access),
-//!   skipped by lookups and reused by inserts; a rebuild (when a table fills, or after a
-//!   table's worth of evictions, so it also shrinks) drops them and, for the key table,
-//!   rewrites the `slot` of every stored touch in one sequential pass.
+//!   skipped by lookups and reused by inserts; a rebuild (when a table fills, or after
+//!   evictions amounting to a share of its live entries, so it also shrinks) drops them
+//!   and, for the key table, rewrites the `slot` of every stored touch in one sequential
+//!   pass.
 
 use crate::model::{CLICK, Touch, VIEW};
 use ahash::RandomState;
@@ -343,8 +349,8 @@ pub(crate) struct Vacancy {
 const MAX_LOAD: (usize, usize) = (4, 5);
 
 /// Buckets for a rebuilt table holding `live` entries, `old` buckets before: 3/2 of the
-/// entries (load 2/3), but 3/2 of the old size when the table is growing (live entries,
-/// not stale ones, fill 70% of it), so a table filling up rebuilds O(log n) times, not
+/// entries (load 2/3), but [`step_up`] of the old size when the table is growing (live
+/// entries, not stale ones, fill 70% of it), so a table filling up rebuilds O(log n) times, not
 /// every 20% of growth, while a steady-state table (stale entries filled it) stays tight.
 /// Small tables (under [`ROOMY`] buckets, a few hundred KiB) get 3× their entries and
 /// double when growing: short probes and few rebuilds where the memory is negligible.
@@ -359,11 +365,51 @@ fn grown(live: usize, old: usize) -> usize {
         return n.clamp(64, ROOMY);
     }
     let tight = live * 3 / 2;
-    if growing { tight.max(old * 2) } else { tight }
+    if growing {
+        tight.max(step_up(old))
+    } else {
+        tight
+    }
 }
+
+/// A growing table's next size: doubling while it is under [`BIG`] entries (few rebuilds
+/// while a stream fills the store), then 3/2 (a table that just grew holds up to 1/3 more
+/// memory than needed until enough evictions rebuild it tight, so big steps cost memory).
+fn step_up(old: usize) -> usize {
+    if old < BIG { old * 2 } else { old * 3 / 2 }
+}
+
+/// See [`step_up`]: 2²² entries (32 MiB of impression index, 64 MiB of key table).
+const BIG: usize = 1 << 22;
 
 /// See [`grown`].
 const ROOMY: usize = 1 << 15;
+
+/// The impression index's [`grown`]: line-sized groups keep probes short at a higher load,
+/// so a rebuilt index holds 4/3 of its entries (load 3/4) and rebuilds at 6/7 full.
+fn grown_imps(live: usize, old: usize) -> usize {
+    if live * 3 < ROOMY {
+        return grown(live, old);
+    }
+    let tight = live * IMPS_TIGHT.0 / IMPS_TIGHT.1;
+    // Growing: live entries alone fill 4/5 (above the rebuilt load of 3/4, below the
+    // 6/7 that triggers a rebuild).
+    if live * 5 >= old * 4 {
+        tight.max(step_up(old))
+    } else {
+        tight
+    }
+}
+
+/// A rebuilt impression index holds this multiple of its entries (load 3/4).
+const IMPS_TIGHT: (usize, usize) = (4, 3);
+/// The impression index rebuilds once more than this share of its entries is used.
+const IMPS_MAX_LOAD: (usize, usize) = (6, 7);
+
+#[inline]
+fn over_load_imps(used: usize, entries: usize) -> bool {
+    used * IMPS_MAX_LOAD.1 >= entries * IMPS_MAX_LOAD.0
+}
 
 #[inline]
 fn over_load(used: usize, buckets: usize) -> bool {
@@ -405,6 +451,11 @@ pub(crate) struct Store {
     /// Touches evicted since the tables were last rebuilt.
     evicted_since_keys: u64,
     evicted_since_imps: u64,
+    /// Evictions after which a table is rebuilt (dropping stale entries, shrinking when
+    /// traffic fell): a share of its live entries at the last rebuild, not of its size,
+    /// so a table that doubled while filling is tightened after the same turnover.
+    keys_turnover: u64,
+    imps_turnover: u64,
     /// Touches dropped by a forced rebase (not yet reported).
     pub(crate) forced_drops: u64,
     ref_limit: u64,
@@ -483,6 +534,8 @@ impl Store {
             hasher: Seeds::new(),
             evicted_since_keys: 0,
             evicted_since_imps: 0,
+            keys_turnover: 0,
+            imps_turnover: 0,
             forced_drops: 0,
             ref_limit: REF_LIMIT,
         };
@@ -559,7 +612,7 @@ impl Store {
     /// [`Store::probe_new_view`] without the rebase check (references must stay put).
     #[inline]
     fn probe_imp(&mut self, imp: u64) -> Result<Vacancy, Loaded> {
-        if over_load(self.imps_used + 1, self.imps.len() * GROUP) {
+        if over_load_imps(self.imps_used + 1, self.imps.len() * GROUP) {
             self.rebuild_imps_live();
         }
         let fp = fingerprint(&self.hasher, imp);
@@ -722,6 +775,9 @@ impl Store {
         }
         self.keys = keys;
         self.keys_used = n_live;
+        // Evicted touches (about two per key) equal to the live keys: about half the
+        // keys' touches have turned over.
+        self.keys_turnover = (n_live as u64).max(64);
         let clicks = &self.clicks;
         self.click_heads = std::mem::take(&mut self.click_heads)
             .into_iter()
@@ -732,7 +788,13 @@ impl Store {
             .collect();
         for arena in [&mut self.views, &mut self.clicks] {
             for c in &mut arena.chunks {
-                for t in &mut c.touches {
+                for k in 0..c.touches.len() {
+                    // The map reads are random (touches are in time order): prefetch
+                    // a few touches ahead so their misses overlap.
+                    if let Some(m) = c.touches.get(k + 16).and_then(|a| map.get(a.slot as usize)) {
+                        prefetch(m);
+                    }
+                    let t = &mut c.touches[k];
                     t.slot = map.get(t.slot as usize).copied().unwrap_or(NONE);
                     if t.slot == NONE && t.campaign != DROPPED {
                         // Unreachable for a consistent store (a live touch's key has a
@@ -756,7 +818,7 @@ impl Store {
             .flat_map(|g| g.0.iter())
             .filter(|e| e.r != NONE && remap(e.r) != NONE)
             .count();
-        let n = grown(n_live, old.len() * GROUP).div_ceil(GROUP);
+        let n = grown_imps(n_live, old.len() * GROUP).div_ceil(GROUP);
         let mut imps = vec![EMPTY_GROUP; n];
         // Old groups in order, so homes rise (multiply-shift keeps order): writes go
         // almost sequentially through the new table.
@@ -785,6 +847,7 @@ impl Store {
         }
         self.imps = imps;
         self.imps_used = n_live;
+        self.imps_turnover = (n_live as u64 / 2).max(64);
     }
 
     fn rebuild_imps_live(&mut self) {
@@ -893,10 +956,10 @@ impl Store {
             // also rebuild when inserts fill them).
             self.evicted_since_keys += evicted;
             self.evicted_since_imps += evicted;
-            if self.evicted_since_imps > (self.imps.len() * GROUP) as u64 / 2 {
+            if self.evicted_since_imps > self.imps_turnover {
                 self.rebuild_imps_live();
             }
-            if self.evicted_since_keys > self.keys.len() as u64 / 2 {
+            if self.evicted_since_keys > self.keys_turnover {
                 self.rebuild_keys(0);
             }
         }
@@ -1186,6 +1249,43 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(s.collect(k, 1_101, 10_000, 10_000, 0, 100, &mut out), 0);
         assert_eq!(out.len(), 1, "the chain ends at the dropped chunk");
+    }
+
+    #[test]
+    fn grouped_impression_index_finds_reuses_and_rebuilds() {
+        let mut s = Store::new(1_000, 1_000);
+        let k = s.slot_for(1, 0);
+        // Enough views for several rebuilds and probes across group boundaries.
+        let n = 3 * CHUNK;
+        for i in 0..n {
+            let v = s.probe_new_view(i * 7).expect("new id");
+            s.add_view_at(k, 100, i * 7, 0, v);
+            assert!(s.probe_new_view(i * 7).is_err(), "a duplicate is found");
+        }
+        assert!(!over_load_imps(s.imps_used, s.imps.len() * GROUP));
+        for i in 0..n {
+            assert_eq!(s.find_view(i * 7).map(|v| v.impression), Some(i * 7));
+            assert!(s.find_view(i * 7 + 1).is_none());
+        }
+        // Within a group, used entries are a prefix.
+        for g in &s.imps {
+            let used = g.0.iter().take_while(|e| e.r != NONE).count();
+            assert!(g.0[used..].iter().all(|e| e.r == NONE));
+        }
+        // Drop the first chunks: their entries go stale and are reused, not found.
+        s.add_view(k, 5_000, 1 << 50, 0);
+        s.evict(4_000, 4_000);
+        let used = s.imps_used;
+        for i in 0..n {
+            assert!(s.find_view(i * 7).is_none(), "evicted view {i}");
+            let v = s.probe_new_view(i * 7 + 3).expect("new id");
+            s.add_view_at(k, 5_000, i * 7 + 3, 0, v);
+        }
+        assert!(s.imps_used <= used + n as usize);
+        for i in 0..n {
+            assert_eq!(s.find_view(i * 7 + 3).map(|v| v.time), Some(5_000));
+        }
+        assert!(s.find_view(1 << 50).is_some());
     }
 
     #[test]
