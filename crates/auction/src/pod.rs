@@ -25,10 +25,10 @@
 //! search usually visits a few dozen. So the ranked list is materialized lazily: the best
 //! [`PREFIX`] (or `8 × slots`) are selected (`select_nth_unstable`), sorted and copied into
 //! search entries, and whenever the search, a bound or a GSP price reaches past them the
-//! next block (doubling) follows. The search is therefore step for step the search over
-//! the whole sorted list; the one value that depends on what lies beyond, the shortest
-//! duration from an entry to the end (which caps how many ads a bound may count), is
-//! computed over the whole rest of the list. A test compares small and whole prefixes
+//! next block (doubling) follows. Past the materialized block a bound assumes the
+//! shortest duration of all candidates (a valid, if looser, cap on how many ads it may
+//! count); since the search keeps the first best pod in depth-first order, its answer does
+//! not depend on how tight a valid bound is. A test compares small and whole prefixes
 //! outcome for outcome.
 
 use crate::auction::{SplitMix64, key_index, rank_key, tier_rank, winner_price};
@@ -90,6 +90,9 @@ pub(crate) fn run_with_prefix(
 
     let mut evals: SmallVec<[Eval; 64]> = SmallVec::with_capacity(candidates.len());
     let mut order: SmallVec<[u128; 64]> = SmallVec::new();
+    // The distinct tiers and the shortest duration among the eligible.
+    let mut tier_set = [0u64; 4];
+    let mut min_dur = u32::MAX;
     for (i, c) in candidates.iter().enumerate() {
         let d = c.duration_s;
         let mut e = if d == 0 {
@@ -110,11 +113,14 @@ pub(crate) fn run_with_prefix(
             e.reason = Some(LossReason::DurationDoesNotFit);
         }
         if e.eligible() {
-            order.push(rank_key(tier_rank(strict, c), e.ecpm, rng.next_u64(), i));
+            let t = tier_rank(strict, c);
+            tier_set[usize::from(t / 64)] |= 1 << (t % 64);
+            min_dur = min_dur.min(d);
+            order.push(rank_key(t, e.ecpm, rng.next_u64(), i));
         }
         evals.push(e);
     }
-    let tiers = count_distinct_tiers(candidates, &order, strict);
+    let tiers: usize = tier_set.iter().map(|w| w.count_ones() as usize).sum();
     if tiers > MAX_POD_TIERS {
         return Err(Error::TooManyTiers {
             count: tiers,
@@ -122,7 +128,9 @@ pub(crate) fn run_with_prefix(
         });
     }
 
-    let mut search = Search::new(candidates, &evals, &mut order, prefix, spec, strict);
+    let mut search = Search::new(
+        candidates, &evals, &mut order, prefix, min_dur, spec, strict,
+    );
     search.run(None);
     let mut priced: SmallVec<[(usize, i64); MAX_POD_SLOTS]> = SmallVec::new();
     price_pod(cfg, spec, &mut search, &evals, &mut priced);
@@ -145,10 +153,10 @@ pub(crate) fn run_with_prefix(
     let mut placed_dom: SmallVec<[u64; MAX_POD_SLOTS]> = SmallVec::new();
     let mut placed_cre: SmallVec<[u64; MAX_POD_SLOTS]> = SmallVec::new();
     let mut placed_cats: SmallVec<[u32; 4 * MAX_CATEGORIES]> = SmallVec::new();
-    let mut is_placed: SmallVec<[bool; 64]> = SmallVec::from_elem(false, candidates.len());
+    let mut placed_idx: SmallVec<[usize; MAX_POD_SLOTS]> = SmallVec::new();
     for &p in placed {
         let i = search.entries[usize::from(p)].index;
-        is_placed[i] = true;
+        placed_idx.push(i);
         let o = &candidates[i];
         placed_adv.push(o.advertiser.0);
         if let Some(d) = o.domain {
@@ -158,7 +166,7 @@ pub(crate) fn run_with_prefix(
         placed_cats.extend_from_slice(o.categories.as_slice());
     }
     for (i, (c, e)) in candidates.iter().zip(&evals).enumerate() {
-        if is_placed[i] {
+        if placed_idx.contains(&i) {
             continue;
         }
         let reason = e.reason.unwrap_or_else(|| {
@@ -271,7 +279,11 @@ struct Entry {
     /// Index into the candidates.
     index: usize,
     dur: u32,
-    /// Shortest duration from this entry to the end of the whole ranked list.
+    /// Shortest duration from this entry to the end of the materialized entries, or of
+    /// all entries when more lie beyond. A bound caps how many ads it counts by this; a
+    /// smaller value only loosens the bound, and the search's answer (the first best pod
+    /// in depth-first order: the incumbent changes only on a strict improvement, which a
+    /// valid bound never cuts) does not depend on how tight a valid bound is.
     min_dur_from: u32,
     /// 0 for the highest tier present, then 1, …
     rank: u8,
@@ -295,6 +307,8 @@ struct Search<'a> {
     max_slots: usize,
     max_duration_s: u32,
     sep: Separation,
+    /// The shortest duration of all entries: what a bound assumes past `entries`.
+    min_dur: u32,
     /// The entry a VCG re-run leaves out.
     removed: Option<usize>,
     cur: [u16; MAX_POD_SLOTS],
@@ -309,10 +323,12 @@ impl<'a> Search<'a> {
         evals: &'a [Eval],
         order: &'a mut [u128],
         prefix: usize,
+        min_dur: u32,
         spec: &PodSpec<'_>,
         strict: bool,
     ) -> Self {
         let mut s = Search {
+            min_dur,
             candidates,
             evals,
             order,
@@ -356,12 +372,14 @@ impl<'a> Search<'a> {
             return;
         }
         sort_prefix(self.order, from, to);
-        // Shortest duration past the new prefix: bounds count what fits there too.
-        let mut min_dur = self.order[to..]
-            .iter()
-            .map(|&k| self.candidates[key_index(k)].duration_s)
-            .min()
-            .unwrap_or(u32::MAX);
+        // Past the materialized entries a bound assumes the shortest duration of all: a
+        // looser cap than the exact suffix minimum, but still a valid bound (see
+        // `Entry::min_dur_from`).
+        let mut min_dur = if to < self.order.len() {
+            self.min_dur
+        } else {
+            u32::MAX
+        };
         for &k in &self.order[from..to] {
             let i = key_index(k);
             let c = &self.candidates[i];
@@ -437,6 +455,10 @@ impl<'a> Search<'a> {
         }
         let mut j = start;
         while self.reach(j) {
+            // Nothing from here on is short enough (the suffix minimum only grows).
+            if dur_left < self.entries[j].min_dur_from {
+                break;
+            }
             if self.entries[j].dur > dur_left || self.blocked(depth, j) {
                 j += 1;
                 continue;
@@ -479,16 +501,6 @@ impl<'a> Search<'a> {
             i += 1;
         }
     }
-}
-
-/// The number of distinct tiers among the ranked entries.
-fn count_distinct_tiers(candidates: &[Candidate], order: &[u128], strict: bool) -> usize {
-    let mut seen = [0u64; 4];
-    for &k in order {
-        let t = tier_rank(strict, &candidates[key_index(k)]);
-        seen[usize::from(t / 64)] |= 1 << (t % 64);
-    }
-    seen.iter().map(|w| w.count_ones() as usize).sum()
 }
 
 #[cfg(test)]
