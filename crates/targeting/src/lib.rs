@@ -55,8 +55,12 @@
 //! Expressions are normalized to at most 16 conjunctions (rows). A row with a short,
 //! selective `in` list (a few segment ids, one publisher) is *anchored*: posted under
 //! each value of that list and checked literal by literal, against a per-request
-//! presence table, only when the request carries one of those values; the rows a
-//! request can match are then a few hundred postings instead of the whole index. The
+//! presence table, only when the request carries one of those values. Under each value
+//! rows are grouped by their two most selective short `in` lists (say country and
+//! device), so a request skips a whole group with three probes and sets the keys of a
+//! group with nothing else to check directly: the rows a request looks at are a few
+//! hundred postings instead of the whole index, even when the anchor values are
+//! popular in requests. The
 //! other rows are spread over per-attribute lanes, and each lane keeps, over only the
 //! words where its rows live, a "satisfied when absent" bitset plus per-value postings
 //! (dense and pre-folded for values many rows name, sparse lists otherwise; integer
