@@ -280,16 +280,16 @@ impl Slot {
     }
 }
 
-/// One impression-index bucket: a view reference and the top 32 bits of the id's hash
-/// (compared before the arena is read, and the bucket position on a rebuild). 8 bytes.
+/// One impression-index entry: a view reference and the top 32 bits of the id's hash
+/// (compared before the arena is read, and the bucket position on a rebuild). 8 bytes,
+/// stored split across an [`ImpGroup`]'s two arrays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ImpEntry {
     /// [`NONE`]: empty. A reference into a dropped chunk: stale, reusable.
     r: u32,
+    /// Never 0 (an empty entry's), so a fingerprint match implies a used entry.
     fp: u32,
 }
-
-const EMPTY_IMP: ImpEntry = ImpEntry { r: NONE, fp: 0 };
 
 /// Entries per impression-index group: one 64-byte cache line.
 const GROUP: usize = 8;
@@ -299,21 +299,28 @@ const GROUP: usize = 8;
 /// free or stale entry on its path, and entries never become empty again), so a lookup
 /// checks all eight fingerprints at once and stops at the first group with an empty
 /// entry. An unsuccessful lookup, which every new impression's duplicate check is, reads
-/// about one line even at 80% load, where per-entry linear probing scans ~8 entries and
-/// often two lines.
+/// about one line even at 6/7 load, where per-entry linear probing scans ~8 entries and
+/// often two lines. References and fingerprints are in separate arrays so the eight
+/// comparisons are plain vector compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, align(64))]
-struct ImpGroup([ImpEntry; GROUP]);
+struct ImpGroup {
+    r: [u32; GROUP],
+    fp: [u32; GROUP],
+}
 
-const EMPTY_GROUP: ImpGroup = ImpGroup([EMPTY_IMP; GROUP]);
+const EMPTY_GROUP: ImpGroup = ImpGroup {
+    r: [NONE; GROUP],
+    fp: [0; GROUP],
+};
 
 impl ImpGroup {
-    /// Bit `j` set: entry `j` is used and has fingerprint `fp`.
+    /// Bit `j` set: entry `j` has fingerprint `fp` (so it is used: `fp` is never 0).
     #[inline]
     fn matches(&self, fp: u32) -> u32 {
         let mut m = 0;
-        for (j, e) in self.0.iter().enumerate() {
-            m |= u32::from(e.fp == fp && e.r != NONE) << j;
+        for (j, &x) in self.fp.iter().enumerate() {
+            m |= u32::from(x == fp) << j;
         }
         m
     }
@@ -321,10 +328,11 @@ impl ImpGroup {
     /// Bit `j` set: entry `j` is empty or stale (a reference below `live_from`, i.e. into
     /// a dropped chunk).
     #[inline]
-    fn vacant(&self, live_from: u64) -> u32 {
+    fn vacant(&self, live_from: u32) -> u32 {
         let mut m = 0;
-        for (j, e) in self.0.iter().enumerate() {
-            m |= u32::from(e.r == NONE || u64::from(e.r) < live_from) << j;
+        for (j, &r) in self.r.iter().enumerate() {
+            // `NONE + 1` wraps to 0: empty entries count too.
+            m |= u32::from(r.wrapping_add(1) <= live_from) << j;
         }
         m
     }
@@ -332,7 +340,23 @@ impl ImpGroup {
     /// `true` if the group has an empty entry (probes end here).
     #[inline]
     fn has_empty(&self) -> bool {
-        self.0[GROUP - 1].r == NONE
+        self.r[GROUP - 1] == NONE
+    }
+
+    /// The used entries (a prefix).
+    #[inline]
+    fn used(&self) -> impl Iterator<Item = ImpEntry> + '_ {
+        self.r
+            .iter()
+            .zip(&self.fp)
+            .take_while(|(r, _)| **r != NONE)
+            .map(|(&r, &fp)| ImpEntry { r, fp })
+    }
+
+    #[inline]
+    fn set(&mut self, j: usize, e: ImpEntry) {
+        self.r[j] = e.r;
+        self.fp[j] = e.fp;
     }
 }
 
@@ -513,10 +537,10 @@ fn hash_key(h: &Seeds, identity: u64, adv: u32) -> u64 {
     fold_mul(fold_mul(identity ^ h.a, u64::from(adv) ^ h.b), MIX)
 }
 
-/// Top 32 bits of an impression id's hash.
+/// Top 32 bits of an impression id's hash, lowest bit set (never 0, an empty entry's).
 #[inline]
 fn fingerprint(h: &Seeds, imp: u64) -> u32 {
-    (fold_mul(fold_mul(imp ^ h.a, h.b), MIX) >> 32) as u32
+    (fold_mul(fold_mul(imp ^ h.a, h.b), MIX) >> 32) as u32 | 1
 }
 
 impl Store {
@@ -584,9 +608,9 @@ impl Store {
     fn match_view(&self, group: &ImpGroup, fp: u32, imp: u64) -> Option<Loaded> {
         let mut m = group.matches(fp);
         while m != 0 {
-            let e = group.0[m.trailing_zeros() as usize];
+            let r = group.r[m.trailing_zeros() as usize];
             m &= m - 1;
-            if let Some(t) = self.views.get(e.r)
+            if let Some(t) = self.views.get(r)
                 && t.impression == imp
                 && t.campaign != DROPPED
             {
@@ -617,7 +641,8 @@ impl Store {
         }
         let fp = fingerprint(&self.hasher, imp);
         let n = self.imps.len();
-        let live_from = self.views.live_from();
+        // References stay below 2^32 (rebased before), so live_from fits.
+        let live_from = u32::try_from(self.views.live_from()).unwrap_or(NONE);
         let mut g = home32(fp, n);
         let mut vacancy = None;
         loop {
@@ -632,7 +657,7 @@ impl Store {
                     vacancy = Some(Vacancy {
                         at: g * GROUP + j,
                         fp,
-                        empty: group.0[j].r == NONE,
+                        empty: group.r[j] == NONE,
                     });
                 }
             }
@@ -815,17 +840,14 @@ impl Store {
         let old = std::mem::take(&mut self.imps);
         let n_live = old
             .iter()
-            .flat_map(|g| g.0.iter())
-            .filter(|e| e.r != NONE && remap(e.r) != NONE)
+            .flat_map(ImpGroup::used)
+            .filter(|e| remap(e.r) != NONE)
             .count();
         let n = grown_imps(n_live, old.len() * GROUP).div_ceil(GROUP);
         let mut imps = vec![EMPTY_GROUP; n];
         // Old groups in order, so homes rise (multiply-shift keeps order): writes go
         // almost sequentially through the new table.
-        for e in old.iter().flat_map(|g| g.0.iter()) {
-            if e.r == NONE {
-                continue;
-            }
+        for e in old.iter().flat_map(ImpGroup::used) {
             let r = remap(e.r);
             if r == NONE {
                 continue;
@@ -838,12 +860,8 @@ impl Store {
                 }
             }
             let group = &mut imps[g];
-            let j = group
-                .0
-                .iter()
-                .position(|x| x.r == NONE)
-                .unwrap_or(GROUP - 1);
-            group.0[j] = ImpEntry { r, fp: e.fp };
+            let j = group.r.iter().position(|&x| x == NONE).unwrap_or(GROUP - 1);
+            group.set(j, ImpEntry { r, fp: e.fp });
         }
         self.imps = imps;
         self.imps_used = n_live;
@@ -873,7 +891,7 @@ impl Store {
     #[inline]
     fn put_imp(&mut self, v: Vacancy, r: u32) {
         self.imps_used += usize::from(v.empty);
-        self.imps[v.at / GROUP].0[v.at % GROUP] = ImpEntry { r, fp: v.fp };
+        self.imps[v.at / GROUP].set(v.at % GROUP, ImpEntry { r, fp: v.fp });
     }
 
     /// Stores a view of impression `imp` for `slot` in the index bucket `v` from
@@ -1269,8 +1287,9 @@ mod tests {
         }
         // Within a group, used entries are a prefix.
         for g in &s.imps {
-            let used = g.0.iter().take_while(|e| e.r != NONE).count();
-            assert!(g.0[used..].iter().all(|e| e.r == NONE));
+            let used = g.used().count();
+            assert!(g.r[used..].iter().all(|&r| r == NONE));
+            assert!(g.fp[..used].iter().all(|&fp| fp != 0));
         }
         // Drop the first chunks: their entries go stale and are reused, not found.
         s.add_view(k, 5_000, 1 << 50, 0);
