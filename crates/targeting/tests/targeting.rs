@@ -453,3 +453,30 @@ fn gated_anchor_groups_equal_reference() {
     }
     assert!(total > 200, "workload should match something: {total}");
 }
+
+/// One scratch serving two indexes whose attribute ids differ, and requests of
+/// different shapes: the scratch's cached attribute lookups never mislead.
+#[test]
+fn scratch_shared_across_indexes_and_request_shapes() {
+    let a = parse(r#"seg in (1) and geo.c = "x""#).unwrap();
+    let b = parse(r#"geo.c = "x" and n = 3"#).unwrap();
+    let first = Index::build([(1, &a)]).unwrap();
+    let second = Index::build([(2, &b)]).unwrap();
+    let mut one = Request::new();
+    one.push_int("seg", 1);
+    one.push_str("geo.c", "x");
+    one.push_int("n", 3);
+    let mut other = Request::new();
+    other.push_int("n", 3);
+    other.push_str("geo.c", "x");
+    other.push_int("seg", 1);
+    let (mut scratch, mut out) = (Scratch::new(), Vec::new());
+    for _ in 0..2 {
+        for req in [&one, &other] {
+            first.matches(req, &mut scratch, &mut out);
+            assert_eq!(out, [1]);
+            second.matches(req, &mut scratch, &mut out);
+            assert_eq!(out, [2]);
+        }
+    }
+}

@@ -127,6 +127,8 @@ impl BuildOptions {
 #[derive(Debug, Default)]
 pub(crate) struct Dictionaries {
     by_name: AHashMap<Box<str>, u32>,
+    /// Attribute names by id, to confirm a [`Scratch`]'s cached name lookups.
+    names: Vec<Box<str>>,
     attrs: Vec<Dict>,
 }
 
@@ -148,6 +150,7 @@ impl Dictionaries {
         }
         let id = self.attrs.len() as u32;
         self.by_name.insert(name.into(), id);
+        self.names.push(name.into());
         self.attrs.push(Dict::default());
         id
     }
@@ -226,7 +229,10 @@ impl Dictionaries {
 
     fn heap_bytes(&self) -> usize {
         let map = |n: usize, entry: usize| n * (entry + 1) * 8 / 7;
-        self.by_name.keys().map(|k| k.len() + 24).sum::<usize>()
+        self.by_name
+            .keys()
+            .map(|k| 2 * (k.len() + 24))
+            .sum::<usize>()
             + self
                 .attrs
                 .iter()
@@ -661,8 +667,9 @@ impl Index {
             patches,
             presence,
             epoch,
+            names,
         } = scratch;
-        encode(&self.dicts, request, ids, ints, spans);
+        encode(&self.dicts, request, ids, ints, spans, names);
         let enc = Encoded { ids, ints, spans };
 
         if self.rows > 0 {
@@ -713,16 +720,33 @@ fn encode(
     ids: &mut Vec<u32>,
     ints: &mut Vec<i64>,
     spans: &mut [Span],
+    names: &mut Vec<u32>,
 ) {
     ids.clear();
     ints.clear();
     spans.fill(Span::default());
-    for a in &request.attrs {
+    for (i, a) in request.attrs.iter().enumerate() {
         if a.values.is_empty() {
             continue;
         }
-        let Some(&attr) = dicts.by_name.get(&*a.name) else {
-            continue;
+        // Requests of one shape name their attributes in the same order: the id found
+        // for this position last time, confirmed by comparing the name, saves hashing it.
+        let cached = names
+            .get(i)
+            .copied()
+            .filter(|&id| dicts.names.get(id as usize).is_some_and(|n| **n == *a.name));
+        let attr = match cached {
+            Some(id) => id,
+            None => {
+                let Some(&attr) = dicts.by_name.get(&*a.name) else {
+                    continue;
+                };
+                if names.len() <= i {
+                    names.resize(i + 1, u32::MAX);
+                }
+                names[i] = attr;
+                attr
+            }
         };
         let (ids_start, ints_start) = (ids.len() as u32, ints.len() as u32);
         for &v in &a.values {
@@ -1051,6 +1075,9 @@ pub struct Scratch {
     /// Per dictionary id, the last request (epoch) that had the value.
     presence: Vec<u32>,
     epoch: u32,
+    /// Per request attribute position, the attribute id it had last time (a cache of
+    /// name lookups, confirmed before use).
+    names: Vec<u32>,
 }
 
 impl Scratch {
