@@ -11,14 +11,14 @@
 //! encoded at publish (a country under both its ISO 3166-1 alpha-2 and alpha-3 codes),
 //! and the request's country and language are encoded once per decision.
 //!
-//! Each campaign of at most [`INDEXED_VARIANTS`] variants keeps an index: one bit per
+//! Each campaign of 2 to [`INDEXED_VARIANTS`] variants keeps an index: one bit per
 //! variant in masks by format, by video length, by market code (plus the variants with no
 //! market), by language code (plus those with none) and of the targeted variants. A
 //! choice intersects the slot's and the request's masks — a few word operations and
 //! two lookups in tables of the campaign's own codes, instead of checking every variant
 //! — then evaluates only the eligible variants' targeting expressions, and draws over
 //! the eligible mask (when every variant is eligible, a binary search over running
-//! sums). Larger campaigns check each variant; that scan is also the reference the
+//! sums). Other campaigns check each variant; that scan is also the reference the
 //! index is tested against.
 //!
 //! # Rotation
@@ -354,7 +354,7 @@ pub(crate) struct Creatives {
     /// beside each variant's `VariantStats::weight`.
     weights: Box<[AtomicU32]>,
     /// Running sums of `weights`, written beside them by tick, so a draw over every
-    /// variant is a binary search.
+    /// variant is a binary search (optimized rotation only; else empty).
     cumulative_weights: Box<[AtomicU64]>,
     pub(crate) variants: Box<[Variant]>,
     /// Running sums of the static weights (weighted rotation's draw).
@@ -368,9 +368,10 @@ pub(crate) struct Creatives {
     /// are not needed).
     pub(crate) restricted: bool,
     pub(crate) state: Arc<RotationState>,
-    /// The variants by what decides their fit, as bit masks (`None` above
-    /// [`INDEXED_VARIANTS`] variants: then `choose` scans).
-    index: Option<Index>,
+    /// The variants by what decides their fit, as bit masks: for 2 to
+    /// [`INDEXED_VARIANTS`] variants (else `choose` checks each; boxed, so campaigns
+    /// without one stay small).
+    index: Option<Box<Index>>,
     /// Each variant's dense number (`VariantStats::number`), contiguous for the storyline.
     numbers: Box<[u32]>,
 }
@@ -589,8 +590,10 @@ impl Creatives {
             .iter()
             .map(|v| AtomicU32::new(v.stats.weight.load(Ordering::Relaxed)))
             .collect();
+        let optimized = matches!(rotation, Rotation::Optimized { .. });
         let cumulative_weights = weights
             .iter()
+            .take(if optimized { weights.len() } else { 0 })
             .scan(0u64, |sum, w| {
                 // Relaxed: a copy of the shares (module docs).
                 *sum += u64::from(w.load(Ordering::Relaxed));
@@ -609,7 +612,9 @@ impl Creatives {
             .map(|v| v.format)
             .filter(|f| variants.iter().all(|v| v.format == *f));
         let max_video_s = variants.iter().map(|v| v.duration_s).max().unwrap_or(0);
-        let index = (variants.len() <= INDEXED_VARIANTS).then(|| Index::new(&variants));
+        let index = (2..=INDEXED_VARIANTS)
+            .contains(&variants.len())
+            .then(|| Box::new(Index::new(&variants)));
         let numbers = variants.iter().map(|v| v.stats.number).collect();
         Ok(Creatives {
             index,
@@ -785,8 +790,8 @@ impl Creatives {
     }
 
     /// Chooses as [`Creatives::choose`] does by checking every variant's fit: the path
-    /// for campaigns with more than [`INDEXED_VARIANTS`] variants, and the reference the
-    /// index is tested against.
+    /// for campaigns without an index (one variant, or more than [`INDEXED_VARIANTS`]),
+    /// and the reference the index is tested against.
     pub(crate) fn choose_by_scan(
         &self,
         slot: &Slot<'_>,
