@@ -20,8 +20,10 @@
 //! - After criterion: one timed pass of the full 10M events over 1M households per model,
 //!   printing events/s by the wall clock and per CPU-second of this process (the machine
 //!   may be shared; Linux only, else `n/a`), and the bytes per stored touch at 90% of the
-//!   stream: everything the touch store holds by capacity (arenas, key table, impression
-//!   index) over the touches stored (skip with `ADLOOP_BENCH_QUICK=1`).
+//!   stream and the most seen between blocks over the stream's second half (the store is
+//!   full from about 52% on; tables that grew while it filled are tightened by later
+//!   rebuilds): everything the touch store holds by capacity (arenas, key table,
+//!   impression index) over the touches stored (skip with `ADLOOP_BENCH_QUICK=1`).
 //!
 //! `cargo bench --bench attribution -- --warm-up-time 1 --measurement-time 3`
 
@@ -255,6 +257,7 @@ fn full_scale() {
         let mut a = Attributor::new(config(model)).expect("valid config");
         let mut buf = Vec::new();
         let mut peak = None;
+        let mut worst: f64 = 0.0;
         let cpu0 = cpu_secs();
         let start = Instant::now();
         if batched {
@@ -265,6 +268,9 @@ fn full_scale() {
                 buf.clear();
                 if k == at_90 {
                     peak = Some(a.memory());
+                }
+                if k * BLOCK * 2 >= events.len() {
+                    worst = worst.max(a.memory().bytes_per_touch());
                 }
             }
         } else {
@@ -277,6 +283,9 @@ fn full_scale() {
                 if k == events.len() * 9 / 10 {
                     peak = Some(a.memory());
                 }
+                if k % BLOCK == 0 && k * 2 >= events.len() {
+                    worst = worst.max(a.memory().bytes_per_touch());
+                }
             }
         }
         let secs = start.elapsed().as_secs_f64();
@@ -287,12 +296,13 @@ fn full_scale() {
             format!("{:.2}", events.len() as f64 / c / 1e6)
         });
         println!(
-            "  {:<26} {:>6.2} M events/s wall, {per_cpu:>5} M per CPU-s ({:.2} s)  {} touches at 90%, {:.1} bytes/touch, {} attributed",
+            "  {:<26} {:>6.2} M events/s wall, {per_cpu:>5} M per CPU-s ({:.2} s)  {} touches at 90%, {:.1} bytes/touch (at most {:.1} in the second half), {} attributed",
             format!("{model}{}", if batched { "" } else { " (per-event)" }),
             events.len() as f64 / secs / 1e6,
             secs,
             m.touches,
             m.bytes_per_touch(),
+            worst,
             a.stats().attributed_conversions
         );
     }
