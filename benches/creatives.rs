@@ -6,13 +6,15 @@
 //!   ASAP pacing, 30 s video creatives; single-slot video requests without viewer ids (so
 //!   the storyline lookup is skipped and nothing reaches attribution).
 //! - **Cases** (same campaigns, same requests; only the creatives and rotation differ):
-//!   - `1 creative` — the baseline: the old path, one creative that fits (first fit);
-//!   - `20 variants, first fit` — 20 creatives, sequential rotation with no history: every
-//!     variant's fit is checked and the first is taken (the first-fit baseline over 20);
+//!   - `1 creative` — the baseline: one unrestricted creative, which the engine only
+//!     checks against the slot (no rotation);
+//!   - `20 variants, first fit` — 20 creatives, sequential rotation with no history: the
+//!     first variant that fits is taken;
 //!   - `20 variants, even` / `weighted` / `optimized` — the rotation modes; `optimized`
 //!     after a tick has published Thompson shares from seeded counts;
 //!   - `20 variants, optimized, localized` — each variant also lists 2 markets and a
-//!     language, so the request's country and language are encoded and compared.
+//!     language, so the request's country and language are encoded once per decision
+//!     and each campaign's market and language masks intersected.
 //! - **Loop**: batches of 256 decisions are timed; their impressions are then recorded
 //!   outside the timed region (so reservations never pile up), as in `benches/decide.rs`.
 //! - **Reported**: time per decision; the difference to `1 creative` is what creative
