@@ -164,12 +164,13 @@ pub struct Creative {
     /// Length in seconds (video: 1..=600; display: 0).
     #[serde(default)]
     pub duration_s: u32,
-    /// Countries (ISO 3166 codes such as `"US"`, any case) whose requests may show it,
-    /// matched against the request's `geo.country`; empty: every market.
+    /// Countries (ISO 3166-1 alpha-2 or alpha-3 codes such as `"US"` or `"USA"`, any case;
+    /// either code names the same country) whose requests may show it, matched against the
+    /// request's `geo.country`; empty: every market.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub markets: Vec<String>,
     /// Languages (ISO 639 codes such as `"en"`, any case) it may run in, matched against
-    /// the request's `content.language`; empty: every language.
+    /// the request's `content.language`, else its `device.language`; empty: every language.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub languages: Vec<String>,
     /// Extra targeting in the targeting language (e.g. `device.type = 3`); empty: none.
@@ -203,13 +204,15 @@ impl Creative {
         }
     }
 
-    /// Restricts it to these countries.
+    /// Restricts it to these countries (ISO 3166-1 codes; alpha-2 and alpha-3 name the
+    /// same country, so `US` matches a request's `USA`).
     pub fn markets<S: Into<String>>(mut self, markets: impl IntoIterator<Item = S>) -> Self {
         self.markets = markets.into_iter().map(Into::into).collect();
         self
     }
 
-    /// Restricts it to these languages.
+    /// Restricts it to these languages, matched against the request's `content.language`,
+    /// else its `device.language`.
     pub fn languages<S: Into<String>>(mut self, languages: impl IntoIterator<Item = S>) -> Self {
         self.languages = languages.into_iter().map(Into::into).collect();
         self

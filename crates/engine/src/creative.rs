@@ -532,6 +532,34 @@ impl Index {
 }
 
 impl Creatives {
+    /// Heap bytes of the compiled variants, their rotation arrays and index: what
+    /// [`Engine::memory`](crate::Engine::memory) counts per campaign (the per-variant
+    /// counters shared across snapshots and creative targeting expressions excluded).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use std::mem::{size_of, size_of_val};
+        let spilled = |v: &Variant| {
+            (if v.markets.spilled() {
+                size_of_val(&*v.markets)
+            } else {
+                0
+            }) + if v.languages.spilled() {
+                size_of_val(&*v.languages)
+            } else {
+                0
+            }
+        };
+        size_of_val(&*self.hot)
+            + size_of_val(&*self.weights)
+            + size_of_val(&*self.cumulative_weights)
+            + size_of_val(&*self.variants)
+            + self.variants.iter().map(spilled).sum::<usize>()
+            + size_of_val(&*self.cumulative)
+            + size_of_val(&*self.numbers)
+            + self.index.as_ref().map_or(0, |i| {
+                size_of::<Index>() + size_of_val(&*i.durations) + size_of_val(&*i.codes)
+            })
+    }
+
     /// Compiles `creatives`; `stats` finds (or creates) each variant's surviving counters.
     pub(crate) fn compile(
         creatives: &[Creative],

@@ -797,6 +797,11 @@ impl Engine {
             index_bytes: snap.index.heap_bytes(),
             compiled_bytes: snap.compiled.capacity() * std::mem::size_of::<Compiled>()
                 + snap.hot.len() * std::mem::size_of::<Hot>()
+                + snap
+                    .compiled
+                    .iter()
+                    .map(|c| c.creatives.heap_bytes())
+                    .sum::<usize>()
                 + by_id_bytes
                 + snap.codes.heap_bytes(),
             creative_feedback_bytes: self.clicks.bytes() + self.touches.len() * 64,
