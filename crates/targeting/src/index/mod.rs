@@ -502,8 +502,9 @@ impl Index {
         // Conjunctions with a selective positive `in` list go to the anchored partition.
         let max_p = options.anchor_threshold_ppm.min(1_000_000) as f64 / 1e6;
         let mut anchored_rows: Vec<AnchoredRow<'_>> = Vec::new();
-        // Body offsets and postings fit a group's 28-bit payload.
-        let mut anchored_words = 0usize;
+        // Body offsets and postings fit a group's 28-bit payload: bodies take at most
+        // `body_words` each, postings at most two words (count, entry) per anchor value.
+        let (mut anchored_words, mut anchored_postings) = (0usize, 0usize);
         let encodable = anchorable(&dicts);
         let mut bitset_rows: Vec<RowBuild<'_>> = Vec::with_capacity(rows.len());
         for row in rows {
@@ -521,12 +522,21 @@ impl Index {
                     p <= max_p && anchored_cost(p, &row.lits, anchor) <= MAX_ANCHORED_COST
                 })
                 .filter(|_| encodable)
-                // Postings and groups are `u32`-indexed too: one each per anchor value.
-                .map(|_| body_words(&row.lits) + MAX_ANCHOR_VALUES)
-                .filter(|w| anchored_words + w <= GROUP_PAYLOAD as usize);
-            match best {
-                Some((_, anchor)) if words.is_some() => {
-                    anchored_words += words.unwrap_or(0);
+                .map(|(_, anchor)| {
+                    let values = match row.lits[anchor].1.atom {
+                        Atom::In(v) => v.len(),
+                        Atom::Range(..) => 0,
+                    };
+                    (body_words(&row.lits), 2 * values)
+                })
+                .filter(|&(w, p)| {
+                    anchored_words + w <= GROUP_PAYLOAD as usize
+                        && anchored_postings + p <= GROUP_PAYLOAD as usize
+                });
+            match (best, words) {
+                (Some((_, anchor)), Some((w, p))) => {
+                    anchored_words += w;
+                    anchored_postings += p;
                     anchored_rows.push(AnchoredRow {
                         key_ord: row.key_ord,
                         anchor,
