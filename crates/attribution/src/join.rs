@@ -385,6 +385,13 @@ impl Attributor {
     /// Takes one event. Returns [`Ingest::Late`] (and counts and logs it) when it is older
     /// than the watermark. May finalize conversions the event's time lets the watermark pass.
     pub fn ingest(&mut self, event: Event) -> Ingest {
+        self.ingest_ref(&event)
+    }
+
+    /// [`Attributor::ingest`] by reference (an event is ~80 bytes; the batch path joins
+    /// events where they lie in its ring).
+    #[inline]
+    fn ingest_ref(&mut self, event: &Event) -> Ingest {
         let t = event.time().as_millis();
         if t < self.st.watermark {
             let s = &mut self.st.stats;
@@ -394,22 +401,23 @@ impl Attributor {
                 Event::Conversion(_) => s.late_conversions += 1,
             }
             if self.st.late_log.len() < self.config.max_late_log {
-                self.st.late_log.push(event);
+                self.st.late_log.push(*event);
             } else {
                 s.late_not_logged += 1;
             }
             return Ingest::Late;
         }
         match event {
-            Event::Impression(i) => self.on_impression(&i),
-            Event::Click(c) => self.on_click(c),
+            Event::Impression(i) => self.on_impression(i),
+            Event::Click(c) => self.on_click(*c),
             Event::Conversion(c) => {
                 self.st.stats.conversions += 1;
                 self.st.seq += 1;
                 let seq = self.st.seq;
-                self.st
-                    .pending_conversions
-                    .push(Reverse(Pending { conversion: c, seq }));
+                self.st.pending_conversions.push(Reverse(Pending {
+                    conversion: *c,
+                    seq,
+                }));
             }
         }
         if t > self.st.max_time {
@@ -430,16 +438,16 @@ impl Attributor {
         let mut k = 0;
         for e in events {
             let at = k % AHEAD;
-            if let Some(old) = ring[at].take() {
-                late += u64::from(self.ingest(old) == Ingest::Late);
+            if let Some(old) = &ring[at] {
+                late += u64::from(self.ingest_ref(old) == Ingest::Late);
             }
             self.warm(&e);
             ring[at] = Some(e);
             k += 1;
         }
         for j in 0..AHEAD {
-            if let Some(e) = ring[(k + j) % AHEAD].take() {
-                late += u64::from(self.ingest(e) == Ingest::Late);
+            if let Some(e) = &ring[(k + j) % AHEAD] {
+                late += u64::from(self.ingest_ref(e) == Ingest::Late);
             }
         }
         late

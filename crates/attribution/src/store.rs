@@ -354,6 +354,24 @@ impl ImpGroup {
         }
     }
 
+    /// Bit `j` set: entry `j` refers to `r` (with `r` = [`NONE`]: is empty).
+    #[inline]
+    fn matches_r(&self, r: u32) -> u32 {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `matches`.
+        unsafe {
+            sse_matches(&self.r, r)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let mut m = 0;
+            for (j, &x) in self.r.iter().enumerate() {
+                m |= u32::from(x == r) << j;
+            }
+            m
+        }
+    }
+
     /// `true` if the group has an empty entry (probes end here).
     #[inline]
     fn has_empty(&self) -> bool {
@@ -953,16 +971,43 @@ impl Store {
         self.imps_turnover = (n_live as u64 / 2).max(64);
     }
 
+    /// [`Store::rebuild_imps`] dropping stale entries, the usual case, with group masks:
+    /// a group's live entries are `!vacant`, a new group's first empty entry is the
+    /// lowest bit of its empty mask (no per-entry iterator over the prefix).
     fn rebuild_imps_live(&mut self) {
-        let start = self.views.start();
-        let origin = self.views.origin;
-        self.rebuild_imps(move |r| {
-            if r != NONE && origin + u64::from(r) >= start {
-                r
-            } else {
-                NONE
+        self.evicted_since_imps = 0;
+        // References stay below 2^32 (rebased before); `NONE` would make all vacant.
+        let live_from = u32::try_from(self.views.live_from()).unwrap_or(NONE);
+        let old = std::mem::take(&mut self.imps);
+        let live = |g: &ImpGroup| !g.vacant(live_from) & ((1 << GROUP) - 1);
+        let n_live: usize = old.iter().map(|g| live(g).count_ones() as usize).sum();
+        let n = grown_imps(n_live, old.len() * GROUP).div_ceil(GROUP);
+        let mut imps = vec![EMPTY_GROUP; n];
+        // Old groups in order, so homes rise (multiply-shift keeps order): writes go
+        // almost sequentially through the new table.
+        for g in &old {
+            let mut m = live(g);
+            while m != 0 {
+                let j = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let fp = g.fp[j];
+                let mut h = home32(fp, n);
+                loop {
+                    let empty = imps[h].matches_r(NONE);
+                    if empty != 0 {
+                        imps[h].set(empty.trailing_zeros() as usize, ImpEntry { r: g.r[j], fp });
+                        break;
+                    }
+                    h += 1;
+                    if h == n {
+                        h = 0;
+                    }
+                }
             }
-        });
+        }
+        self.imps = imps;
+        self.imps_used = n_live;
+        self.imps_turnover = (n_live as u64 / 2).max(64);
     }
 
     /// Stores a view of impression `imp` for `slot` (the caller checked it is not stored).
