@@ -515,8 +515,12 @@ fn grown_imps(live: usize, old: usize) -> usize {
     let tight = live * IMPS_TIGHT.0 / IMPS_TIGHT.1;
     // Growing: live entries alone fill 4/5 (above the rebuilt load of 3/4, below the
     // 6/7 that triggers a rebuild).
+    // Above BIG it grows by 4/3, not 3/2: a rebuilt index is already at load 3/4, and
+    // the step it grows by is memory carried until the next rebuild (the bytes per
+    // touch peak while a store fills up).
     if live * 5 >= old * 4 {
-        tight.max(step_up(old))
+        let step = if old < BIG { old * 2 } else { old * 4 / 3 };
+        tight.max(step)
     } else {
         tight
     }
