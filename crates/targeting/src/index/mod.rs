@@ -881,9 +881,23 @@ fn apply_lane(
             // the accumulators' traffic low.
             let (any, all) = h[..2 * m].split_at_mut(m);
             let dense = |start: u32| &lane.dense[start as usize..start as usize + m];
-            any.copy_from_slice(dense(several[0]));
-            all.copy_from_slice(dense(several[0]));
-            let mut rest = several[1..].chunks_exact(4);
+            // The first two or four postings initialize the accumulators (no copy).
+            let rest = if let [a, b, c, d, ..] = several {
+                let (d0, d1, d2, d3) = (dense(*a), dense(*b), dense(*c), dense(*d));
+                for i in 0..m {
+                    any[i] = d0[i] | d1[i] | d2[i] | d3[i];
+                    all[i] = d0[i] & d1[i] & d2[i] & d3[i];
+                }
+                &several[4..]
+            } else {
+                let (d0, d1) = (dense(several[0]), dense(several[1]));
+                for i in 0..m {
+                    any[i] = d0[i] | d1[i];
+                    all[i] = d0[i] & d1[i];
+                }
+                &several[2..]
+            };
+            let mut rest = rest.chunks_exact(4);
             for group in &mut rest {
                 let (d0, d1, d2, d3) = (
                     dense(group[0]),
