@@ -29,7 +29,8 @@
 //!   per-touch work, no per-key work. Key buckets and impression-index entries that point
 //!   only into dropped chunks are *stale*: recognized by a range check (no memory access),
 //!   skipped by lookups and reused by inserts; a rebuild (when a table fills, or after
-//!   evictions amounting to a share of its live entries, so it also shrinks) drops them
+//!   evictions amounting to a share of its live entries if that shrinks it by more than
+//!   1/32) drops them
 //!   and, for the key table, rewrites the `slot` of every stored touch in one sequential
 //!   pass.
 
