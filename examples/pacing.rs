@@ -228,7 +228,7 @@ fn part_a(args: &Args) -> anyhow::Result<bool> {
                 curve: traffic_curve.clone(),
                 settings: BidShadingSettings {
                     step_size: args.shading_step,
-                    value_scale: bid.per_impression(),
+                    value_scale: Some(bid.per_impression()),
                     ..BidShadingSettings::default()
                 },
             },
@@ -525,7 +525,7 @@ fn part_b(args: &Args) -> anyhow::Result<bool> {
             step_size: eps,
             max_mu: 1.0 / rho,
             initial_mu: 0.0,
-            value_scale: Money::from_micros(1_000_000),
+            value_scale: Some(Money::from_micros(1_000_000)),
             target_per_opportunity: Some(Money::from_micros((rho * 1e6) as i64)),
         },
     };

@@ -783,7 +783,7 @@ fn to_engine_campaign(
             curve: traffic(),
             // Spend deviations are measured in the campaign's own bid per impression.
             settings: BidShadingSettings {
-                value_scale: c.max_cpm.per_impression().max(Money::from_micros(1)),
+                value_scale: Some(c.max_cpm.per_impression().max(Money::from_micros(1))),
                 ..BidShadingSettings::default()
             },
         },

@@ -1096,8 +1096,13 @@ impl Engine {
     /// A fresh controller entry for `c`.
     fn pacer_entry(&self, c: &Campaign) -> Result<Arc<PacerEntry>, adloop_pacing::Error> {
         let budget = self.budget_config(c);
+        // A bid-shading controller measures spend in units of the campaign's own bid.
+        let mode = match c.bid {
+            Bid::Cpm(cpm) => c.pacing.with_default_value_scale(cpm.per_impression()),
+            Bid::Cpc(_) | Bid::Cpa(_) => c.pacing.clone(),
+        };
         Ok(Arc::new(PacerEntry {
-            pacer: c.pacing.build(&budget)?,
+            pacer: mode.build(&budget)?,
             mode: c.pacing.clone(),
             budget,
             opportunities: CachePadded::new(AtomicU64::new(0)),

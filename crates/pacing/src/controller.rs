@@ -154,6 +154,10 @@ impl Default for ThrottleSettings {
     }
 }
 
+/// The value scale of a bid-shading controller built without one and without a known
+/// bid: one cent per impression (a $10 CPM).
+pub const DEFAULT_VALUE_SCALE: Money = Money::from_micros(10_000);
+
 /// Tuning of [`PacingMode::BidShading`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -165,8 +169,13 @@ pub struct BidShadingSettings {
     /// Starting μ.
     pub initial_mu: f64,
     /// Money that counts as one unit of value (the campaign's typical bid per
-    /// impression); spend deviations are measured in it.
-    pub value_scale: Money,
+    /// impression); spend deviations are measured in it. `None` (the default): the
+    /// campaign's own bid per impression where the caller knows it (the engine fills it
+    /// in from a CPM bid with [`PacingMode::with_default_value_scale`]), else
+    /// [`DEFAULT_VALUE_SCALE`]. A scale far from the real bid makes μ move too slowly or
+    /// too fast: the marketplace simulation delivered a median 94% of budget with a fixed
+    /// one-cent scale and 99.8% with the campaign's bid.
+    pub value_scale: Option<Money>,
     /// Fixed target spend per opportunity ρ. `None` (the default) follows the curve:
     /// the target for each interval is the curve's share of the budget.
     pub target_per_opportunity: Option<Money>,
@@ -178,7 +187,7 @@ impl Default for BidShadingSettings {
             step_size: 0.001,
             max_mu: 20.0,
             initial_mu: 0.0,
-            value_scale: Money::from_micros(10_000),
+            value_scale: None,
             target_per_opportunity: None,
         }
     }
@@ -274,6 +283,24 @@ impl ThrottleSettings {
 }
 
 impl PacingMode {
+    /// This mode with a bid-shading controller's unset
+    /// [`value_scale`](BidShadingSettings::value_scale) set to `bid_per_impression`
+    /// (the campaign's own bid); every other mode, and a scale already set, unchanged.
+    pub fn with_default_value_scale(&self, bid_per_impression: Money) -> PacingMode {
+        match self {
+            PacingMode::BidShading { curve, settings } if settings.value_scale.is_none() => {
+                PacingMode::BidShading {
+                    curve: curve.clone(),
+                    settings: BidShadingSettings {
+                        value_scale: Some(bid_per_impression.max(Money::from_micros(1))),
+                        ..*settings
+                    },
+                }
+            }
+            other => other.clone(),
+        }
+    }
+
     /// Checks every parameter.
     pub fn validate(&self) -> Result<(), Error> {
         match self {
@@ -300,7 +327,7 @@ impl PacingMode {
                     "must be in [0, max_mu]",
                 )?;
                 check(
-                    s.value_scale.is_positive(),
+                    s.value_scale.is_none_or(|v| v.is_positive()),
                     "bid_shading.value_scale",
                     "must be positive",
                 )?;
@@ -934,7 +961,7 @@ impl PacingController for BidShadingPacer {
         };
         let p = step.period;
         let s = &self.settings;
-        let scale = s.value_scale.micros() as f64;
+        let scale = s.value_scale.unwrap_or(DEFAULT_VALUE_SCALE).micros() as f64;
         let target = match (s.target_per_opportunity, step.from) {
             (Some(rho), _) => {
                 rho.micros() as f64 * observed.opportunities.saturating_sub(before) as f64

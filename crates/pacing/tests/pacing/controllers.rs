@@ -241,3 +241,39 @@ fn admission_follows_the_rate_and_the_flight() {
     let bad: PacingMode = serde_json::from_str(r#"{"mode":"pid","settings":{"kp":-1.0}}"#).unwrap();
     assert!(bad.build(&cfg).is_err());
 }
+
+/// An unset bid-shading value scale takes the campaign's bid; a set one and other modes
+/// are left alone; and the scale changes how fast μ moves.
+#[test]
+fn an_unset_value_scale_takes_the_campaign_bid() {
+    let bid = Money::from_micros(2_000); // a $2 CPM
+    let unset = PacingMode::BidShading {
+        curve: TargetCurve::Even,
+        settings: BidShadingSettings::default(),
+    };
+    let filled = unset.with_default_value_scale(bid);
+    let PacingMode::BidShading { settings, .. } = &filled else {
+        panic!("{filled:?}");
+    };
+    assert_eq!(settings.value_scale, Some(bid));
+    // Already set: unchanged; other modes: unchanged.
+    assert_eq!(
+        filled.with_default_value_scale(Money::from_micros(9)),
+        filled
+    );
+    assert_eq!(
+        PacingMode::Asap.with_default_value_scale(bid),
+        PacingMode::Asap
+    );
+    // Overspending at the bid's own price: a scale of the bid moves μ further than the
+    // default one cent (5× the bid here) does.
+    let traffic = vec![4_000u32; 120];
+    let by_bid = drive(&filled, &traffic, 1.0, bid.micros());
+    let by_default = drive(&unset, &traffic, 1.0, bid.micros());
+    assert!(
+        by_bid.bid_multiplier() < by_default.bid_multiplier(),
+        "{} vs {}",
+        by_bid.bid_multiplier(),
+        by_default.bid_multiplier()
+    );
+}
