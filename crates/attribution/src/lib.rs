@@ -96,6 +96,7 @@ mod holdout;
 mod join;
 mod model;
 mod queue;
+mod reference;
 mod report;
 mod service;
 mod store;
@@ -112,6 +113,7 @@ pub use crate::{
         Attribution, Attributor, AttributorState, BatchOutput, Credit, Ingest, MemoryUsage,
         Outcome, Stats, attribute_batch,
     },
+    reference::{ReferenceResult, reference_attribution},
     report::{CampaignReport, Counts, DayReport, PrivacyPolicy, PrivateReport, PrivateRow, Report},
     service::{AttributionService, ServiceConfig, ServiceState, TickSummary},
 };

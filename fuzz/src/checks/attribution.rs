@@ -17,14 +17,14 @@
 
 use adloop_attribution::{
     Attribution, Attributor, Click, Config, Conversion, ConversionKind, Event, Impression, Ingest,
-    JoinKey, Model, OrderId, Outcome, attribute_batch,
+    JoinKey, Model, OrderId, Outcome, attribute_batch, reference_attribution,
 };
 use adloop_core::{
     AdvertiserId, CampaignId, ConversionId, CreativeId, DurationMs, HouseholdId, ImpressionId,
     Money, Timestamp, UserId, codec,
 };
 use arbitrary::{Result, Unstructured};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// Runs the check on one fuzz input.
 pub fn run(data: &[u8]) {
@@ -130,133 +130,14 @@ fn grid_events(u: &mut Unstructured<'_>) -> Result<Vec<Event>> {
     Ok(events)
 }
 
-// ---- the nested-loop reference ---------------------------------------------------------
+// ---- the nested-loop reference (the crate's) ---------------------------------------------
 
 /// conversion id → (outcome, campaign → credit)
 type Conversions = BTreeMap<u64, (Outcome, BTreeMap<u64, f64>)>;
 
-/// Touch: (time, impression, kind 0 view / 1 click, campaign, advertiser, identity).
-type RefTouch = (i64, u64, u8, u64, u64, u64);
-
 fn reference(events: &[Event], p: &Params) -> (Conversions, u64) {
-    let ident = |user: UserId, hh: HouseholdId| if p.by_user { user.0 } else { hh.0 };
-    let imps: Vec<&Impression> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Impression(i) if !i.ghost => Some(i),
-            _ => None,
-        })
-        .collect();
-    let mut touches: Vec<RefTouch> = imps
-        .iter()
-        .map(|i| {
-            let id = ident(i.user, i.household);
-            (
-                i.time.as_millis(),
-                i.id.0,
-                0,
-                i.campaign.0,
-                i.advertiser.0,
-                id,
-            )
-        })
-        .collect();
-    let mut orphan_clicks = 0;
-    for e in events {
-        let Event::Click(c) = e else { continue };
-        let ct = c.time.as_millis();
-        match imps.iter().find(|i| i.id == c.impression) {
-            Some(i) if ct >= i.time.as_millis() && ct - i.time.as_millis() <= p.max_click_delay => {
-                let id = ident(i.user, i.household);
-                touches.push((ct, i.id.0, 1, i.campaign.0, i.advertiser.0, id));
-            }
-            _ => orphan_clicks += 1,
-        }
-    }
-    let mut convs: Vec<&Conversion> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Conversion(c) => Some(c),
-            _ => None,
-        })
-        .collect();
-    convs.sort_by_key(|c| (c.time, c.id));
-    let mut seen_orders = HashSet::new();
-    let mut out = BTreeMap::new();
-    for c in convs {
-        if let Some(o) = c.order_id
-            && !seen_orders.insert((c.advertiser, o))
-        {
-            out.insert(c.id.0, (Outcome::Duplicate, BTreeMap::new()));
-            continue;
-        }
-        let ct = c.time.as_millis();
-        let me = ident(c.user, c.household);
-        let mut eligible: Vec<RefTouch> = touches
-            .iter()
-            .copied()
-            .filter(|t| {
-                let window = if t.2 == 1 {
-                    p.click_window
-                } else {
-                    p.view_window
-                };
-                t.4 == c.advertiser.0 && t.5 == me && t.0 <= ct && ct - t.0 <= window
-            })
-            .collect();
-        if eligible.is_empty() {
-            out.insert(c.id.0, (Outcome::Unattributed, BTreeMap::new()));
-            continue;
-        }
-        eligible.sort_by_key(|t| (t.0, t.1, t.2));
-        let n = eligible.len();
-        let mut credits: BTreeMap<u64, f64> = BTreeMap::new();
-        let mut give = |campaign: u64, x: f64| *credits.entry(campaign).or_default() += x;
-        let clicks: Vec<&RefTouch> = eligible.iter().filter(|t| t.2 == 1).collect();
-        let pool: Vec<&RefTouch> = if clicks.is_empty() {
-            eligible.iter().collect()
-        } else {
-            clicks
-        };
-        match p.model {
-            Model::LastTouch => {
-                let best = pool.iter().max_by_key(|t| (t.0, t.1)).expect("non-empty");
-                give(best.3, 1.0);
-            }
-            Model::FirstTouch => {
-                let best = pool.iter().min_by_key(|t| (t.0, t.1)).expect("non-empty");
-                give(best.3, 1.0);
-            }
-            Model::Linear => {
-                for t in &eligible {
-                    give(t.3, 1.0 / n as f64);
-                }
-            }
-            Model::TimeDecay => {
-                let w: Vec<f64> = eligible
-                    .iter()
-                    .map(|t| 2f64.powf(-((ct - t.0) as f64) / p.half_life as f64))
-                    .collect();
-                let s: f64 = w.iter().sum();
-                for (t, w) in eligible.iter().zip(&w) {
-                    give(t.3, w / s);
-                }
-            }
-            Model::PositionBased => {
-                for (k, t) in eligible.iter().enumerate() {
-                    let x = match n {
-                        1 => 1.0,
-                        2 => 0.5,
-                        _ if k == 0 || k == n - 1 => 0.4,
-                        _ => 0.2 / (n - 2) as f64,
-                    };
-                    give(t.3, x);
-                }
-            }
-        }
-        out.insert(c.id.0, (Outcome::Attributed, credits));
-    }
-    (out, orphan_clicks)
+    let r = reference_attribution(events, &p.config());
+    (r.conversions, r.orphan_clicks)
 }
 
 fn summarize(attributions: &[Attribution]) -> Conversions {
