@@ -302,32 +302,26 @@ fn bench_pod(c: &mut Criterion) {
         100.0 * lost / f64::from(greedy_short.max(1))
     );
 
+    // Also a large candidate set, as a 100k-campaign engine hands the pod auction (~300).
+    let large: Vec<Vec<Candidate>> = (0..INSTANCES).map(|_| instance(&mut rng, 512)).collect();
     let mut group = c.benchmark_group("auction/pod4");
-    for (name, auction) in [("adloop_gsp", &gsp), ("adloop_vcg", &vcg)] {
-        group.bench_function(BenchmarkId::new(name, 64), |b| {
+    for (name, auction, instances, n) in [
+        ("adloop_gsp", &gsp, &sets, 64),
+        ("adloop_vcg", &vcg, &sets, 64),
+        ("adloop_gsp", &gsp, &large, 512),
+    ] {
+        group.bench_function(BenchmarkId::new(name, n), |b| {
             let mut i = 0usize;
             let mut out = Outcome::new();
             b.iter(|| {
                 i = (i + 1) % INSTANCES;
                 auction
-                    .run_pod(&spec, black_box(&sets[i]), i as u64, &mut out)
+                    .run_pod(&spec, black_box(&instances[i]), i as u64, &mut out)
                     .expect("valid pod");
                 black_box(out.placements().len());
             })
         });
     }
-    // A large candidate set, as a 100k-campaign engine hands the pod auction (~300).
-    let large: Vec<Vec<Candidate>> = (0..INSTANCES).map(|_| instance(&mut rng, 512)).collect();
-    group.bench_function(BenchmarkId::new("adloop_gsp", 512), |b| {
-        let mut i = 0usize;
-        let mut out = Outcome::new();
-        b.iter(|| {
-            i = (i + 1) % INSTANCES;
-            gsp.run_pod(&spec, black_box(&large[i]), i as u64, &mut out)
-                .expect("valid pod");
-            black_box(out.placements().len());
-        })
-    });
     group.bench_function(BenchmarkId::new("greedy", 64), |b| {
         let mut i = 0usize;
         b.iter(|| {
