@@ -54,6 +54,11 @@ use self::{
     normalize::{Atom, DEFAULT_MAX_CONJUNCTIONS, Lit, MAX_CONJUNCTIONS, to_dnf},
 };
 
+/// Most words between two runs of a lane's rows that are joined into one run (for
+/// lanes of at most 7 distinct values; fewer for lanes of more).
+const MAX_RUN_GAP: usize = 6;
+/// Keys emitted per block in [`Index::matches`] (at least 128, a power of two).
+const EMIT_BLOCK: usize = 256;
 /// The dictionary id of a request value that no expression mentions.
 pub(crate) const NO_ID: u32 = u32::MAX;
 /// Deepest expression (in [`Expr::depth`] terms) an index accepts.
@@ -392,9 +397,15 @@ pub struct Index {
     rows: usize,
     /// All-ones over real rows, zero past the last row.
     valid: Vec<u64>,
+    /// Key ordinal per row, padded with zeros to whole words of 64 rows.
     row_key: Vec<u32>,
-    /// Distinct keys, ascending; key ordinals index this.
+    /// Distinct keys, ascending; key ordinals index this. Padded with zeros to whole
+    /// words of 64 (the first `key_count` are real).
     keys: Vec<u32>,
+    key_count: usize,
+    /// `Some(keys[0])` when the keys are consecutive integers (the usual numbering of a
+    /// snapshot's campaigns), so a key ordinal converts to its key by an addition.
+    first_key: Option<u32>,
     fallback: Fallback,
     anchored: Anchored,
     expressions: usize,
@@ -607,6 +618,14 @@ impl Index {
             valid[words - 1] = (1u64 << (n % 64)) - 1;
         }
         let max_lane_words = lanes.iter().map(|l| l.words).max().unwrap_or(0);
+        row_key.resize(words * 64, 0);
+        let key_count = keys.len();
+        let first_key = keys.first().copied().filter(|&k0| {
+            keys.iter()
+                .enumerate()
+                .all(|(i, &k)| k as u64 == k0 as u64 + i as u64)
+        });
+        keys.resize(key_count.div_ceil(64) * 64, 0);
         Ok(Index {
             dicts,
             lanes,
@@ -614,6 +633,8 @@ impl Index {
             valid,
             row_key,
             keys,
+            key_count,
+            first_key,
             fallback,
             anchored,
             expressions: pairs.len(),
@@ -625,7 +646,7 @@ impl Index {
     pub fn stats(&self) -> IndexStats {
         IndexStats {
             expressions: self.expressions,
-            keys: self.keys.len(),
+            keys: self.key_count,
             rows: self.rows + self.anchored.rows(),
             anchored_rows: self.anchored.rows(),
             anchor_entries: self.anchored.entries(),
@@ -687,15 +708,7 @@ impl Index {
             for lane in &self.lanes {
                 apply_lane(lane, &enc, result, h, patches);
             }
-            for (w, &word) in result.iter().enumerate() {
-                let mut bits = word;
-                while bits != 0 {
-                    let row = w * 64 + bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    let k = self.row_key[row] as usize;
-                    keybits[k >> 6] |= 1 << (k & 63);
-                }
-            }
+            rows_to_keys(result, &self.row_key, keybits);
         }
         if self.anchored.rows() > 0 {
             *epoch = epoch.wrapping_add(1);
@@ -712,15 +725,48 @@ impl Index {
                 keybits[k >> 6] |= 1 << (k & 63);
             }
         }
-        let key_words = self.keys.len().div_ceil(64);
-        for (w, word) in keybits[..key_words].iter_mut().enumerate() {
+        // Keys go out through a small block, so each costs a few instructions (no
+        // per-key capacity check); `keys` is padded to whole words of 64.
+        let mut block = [0u32; EMIT_BLOCK];
+        let mut n = 0usize;
+        for (w, (word, keys)) in keybits
+            .iter_mut()
+            .zip(self.keys.chunks_exact(64))
+            .enumerate()
+        {
             let mut bits = *word;
+            if bits == 0 {
+                continue;
+            }
             *word = 0;
-            while bits != 0 {
-                out.push(self.keys[w * 64 + bits.trailing_zeros() as usize]);
-                bits &= bits - 1;
+            if n > EMIT_BLOCK - 64 {
+                out.extend_from_slice(&block[..n]);
+                n = 0;
+            }
+            // `n < EMIT_BLOCK` in the loops: at most 64 writes follow a flush to `n <= 192`.
+            // Four keys per step, written unconditionally (a write past the last bit
+            // is overwritten or dropped), so the loop's exit is mostly predicted.
+            if let Some(first) = self.first_key {
+                // Keys `first, first + 1, …`: the ordinal gives the key (no load).
+                let base = first + 64 * w as u32;
+                while bits != 0 {
+                    for _ in 0..4 {
+                        block[n % EMIT_BLOCK] = base.wrapping_add(bits.trailing_zeros());
+                        n += usize::from(bits != 0);
+                        bits &= bits.wrapping_sub(1);
+                    }
+                }
+            } else {
+                while bits != 0 {
+                    for _ in 0..4 {
+                        block[n % EMIT_BLOCK] = keys[bits.trailing_zeros() as usize % 64];
+                        n += usize::from(bits != 0);
+                        bits &= bits.wrapping_sub(1);
+                    }
+                }
             }
         }
+        out.extend_from_slice(&block[..n]);
     }
 }
 
@@ -780,6 +826,56 @@ fn encode(
             ints_start,
             ints_end: ints.len() as u32,
         };
+    }
+}
+
+/// Sets the key bit of every row set in `result`; `row_key` is padded to whole words of
+/// 64 rows.
+fn rows_to_keys(result: &[u64], row_key: &[u32], keybits: &mut [u64]) {
+    for (&word, row_key) in result.iter().zip(row_key.chunks_exact(64)) {
+        let mut bits = word;
+        // Four bits per step without a branch per bit (a step past the last bit ORs
+        // in nothing): at a few bits per word the loop's exit is then mostly
+        // predicted, where a branch per bit mispredicts about once per word.
+        while bits != 0 {
+            for _ in 0..4 {
+                let k = row_key[bits.trailing_zeros() as usize % 64] as usize;
+                keybits[k >> 6] |= u64::from(bits != 0) << (k & 63);
+                bits &= bits.wrapping_sub(1);
+            }
+        }
+    }
+}
+
+/// `acc = (a ^ m) | (b ^ m) | (c ^ m) | (d ^ m)` (`init`) or `acc |= …` that, over
+/// `acc.len()` words: the OR of four postings stored folded with the lane's `m0`.
+///
+/// Slices as arguments (not derived inside the caller) tell the compiler that `acc`
+/// aliases none of the inputs, so the loop vectorizes.
+#[inline(never)]
+fn or4(acc: &mut [u64], init: bool, m: &[u64], a: &[u64], b: &[u64], c: &[u64], d: &[u64]) {
+    let n = acc.len();
+    let (m, a, b, c, d) = (&m[..n], &a[..n], &b[..n], &c[..n], &d[..n]);
+    if init {
+        for i in 0..n {
+            acc[i] = (a[i] ^ m[i]) | (b[i] ^ m[i]) | (c[i] ^ m[i]) | (d[i] ^ m[i]);
+        }
+    } else {
+        for i in 0..n {
+            acc[i] |= (a[i] ^ m[i]) | (b[i] ^ m[i]) | (c[i] ^ m[i]) | (d[i] ^ m[i]);
+        }
+    }
+}
+
+/// `result &= m0 ^ p` over the lane's runs (`m0` and `p` in lane-local words).
+fn and_xor_runs(result: &mut [u64], runs: &[Run], m0: &[u64], p: &[u64]) {
+    for r in runs {
+        let dst = &mut result[r.word as usize..(r.word + r.len) as usize];
+        let lo = r.local as usize;
+        let hi = lo + r.len as usize;
+        for ((d, &z), &p) in dst.iter_mut().zip(&m0[lo..hi]).zip(&p[lo..hi]) {
+            *d &= z ^ p;
+        }
     }
 }
 
@@ -867,65 +963,26 @@ fn apply_lane(
         }
     }
     let m = lane.words;
+    let dense = |start: u32| &lane.dense[start as usize..start as usize + m];
     match patches.dense.as_slice() {
         [] => and_runs(result, &lane.runs, &lane.m0),
-        [one] => and_runs(
-            result,
-            &lane.runs,
-            &lane.dense[*one as usize..*one as usize + m],
-        ),
+        [one] => and_runs(result, &lane.runs, dense(*one)),
         several => {
-            // With `d = m0 ^ P(v)`: a positive row (m0 = 0) is satisfied when some value
-            // hits it (OR of the `d`s), a negated or absent one (m0 = 1) when none does
-            // (AND of the `d`s). Four postings per pass keep the loops vectorizable and
-            // the accumulators' traffic low.
-            let (any, all) = h[..2 * m].split_at_mut(m);
-            let dense = |start: u32| &lane.dense[start as usize..start as usize + m];
-            // The first two or four postings initialize the accumulators (no copy).
-            let rest = if let [a, b, c, d, ..] = several {
-                let (d0, d1, d2, d3) = (dense(*a), dense(*b), dense(*c), dense(*d));
-                for i in 0..m {
-                    any[i] = d0[i] | d1[i] | d2[i] | d3[i];
-                    all[i] = d0[i] & d1[i] & d2[i] & d3[i];
-                }
-                &several[4..]
-            } else {
-                let (d0, d1) = (dense(several[0]), dense(several[1]));
-                for i in 0..m {
-                    any[i] = d0[i] | d1[i];
-                    all[i] = d0[i] & d1[i];
-                }
-                &several[2..]
-            };
-            let mut rest = rest.chunks_exact(4);
-            for group in &mut rest {
-                let (d0, d1, d2, d3) = (
-                    dense(group[0]),
-                    dense(group[1]),
-                    dense(group[2]),
-                    dense(group[3]),
-                );
-                for i in 0..m {
-                    any[i] |= d0[i] | d1[i] | d2[i] | d3[i];
-                    all[i] &= d0[i] & d1[i] & d2[i] & d3[i];
+            // Postings are stored as `d = m0 ^ P(v)`; `H` is the OR of the `d ^ m0`,
+            // four per pass (the first pass initializes the accumulator).
+            let acc = &mut h[..m];
+            let m0 = &lane.m0[..];
+            for (i, group) in several.chunks(4).enumerate() {
+                let init = i == 0;
+                match *group {
+                    [a, b, c, d] => or4(acc, init, m0, dense(a), dense(b), dense(c), dense(d)),
+                    [a, b, c] => or4(acc, init, m0, dense(a), dense(b), dense(c), dense(c)),
+                    [a, b] => or4(acc, init, m0, dense(a), dense(b), dense(b), dense(b)),
+                    [a] => or4(acc, init, m0, dense(a), dense(a), dense(a), dense(a)),
+                    _ => {}
                 }
             }
-            for &start in rest.remainder() {
-                let d = dense(start);
-                for i in 0..m {
-                    any[i] |= d[i];
-                    all[i] &= d[i];
-                }
-            }
-            for r in &lane.runs {
-                let dst = &mut result[r.word as usize..(r.word + r.len) as usize];
-                let lo = r.local as usize;
-                let hi = lo + r.len as usize;
-                let (m0, any, all) = (&lane.m0[lo..hi], &any[lo..hi], &all[lo..hi]);
-                for (i, d) in dst.iter_mut().enumerate() {
-                    *d &= (any[i] & !m0[i]) | (all[i] & m0[i]);
-                }
-            }
+            and_xor_runs(result, &lane.runs, m0, acc);
         }
     }
     for &(w, bits) in &patches.keep {
@@ -972,15 +1029,39 @@ fn build_lane(
     local_of: &mut [u32],
     dicts: &Dictionaries,
 ) -> Lane {
-    // Runs of words holding the lane's rows (members are in row order).
+    // Runs of words holding the lane's rows (members are in row order). Runs a few
+    // words apart are joined (the words between hold no row of the lane: `m0` all
+    // ones, postings zero, so they are satisfied): each run costs a loop's setup per
+    // request, each joined word a few instructions per pass and a word of memory per
+    // dense posting, so the gap allowed shrinks with the lane's values.
+    let values = {
+        let mut ids: Vec<u64> = Vec::new();
+        for (_, lit) in members {
+            match lit.atom {
+                Atom::In(vs) => ids.extend(vs.iter().map(|v| {
+                    let id = match v {
+                        Value::Int(x) => dicts.lookup_int(attr, *x),
+                        Value::Str(s) => dicts.lookup_str(attr, s),
+                    };
+                    u64::from(id)
+                })),
+                Atom::Range(lo, hi) => ids.extend([lo as u64 | 1 << 63, hi as u64 | 1 << 63]),
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len()
+    };
+    let max_gap = (MAX_RUN_GAP * 8 / (values + 1)).min(MAX_RUN_GAP) as u32;
     let mut runs: Vec<Run> = Vec::new();
     let mut local = 0u32;
     for &(row, _) in members {
         let w = row / 64;
         match runs.last_mut() {
             Some(r) if r.word + r.len - 1 == w => {}
-            Some(r) if r.word + r.len == w => {
-                r.len += 1;
+            Some(r) if r.word + r.len + max_gap >= w => {
+                local += w - (r.word + r.len);
+                r.len = w + 1 - r.word;
                 local_of[w as usize] = local;
                 local += 1;
             }
