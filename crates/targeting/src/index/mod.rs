@@ -770,6 +770,7 @@ impl Index {
     }
 }
 
+#[inline(never)]
 fn encode(
     dicts: &Dictionaries,
     request: &Request,
@@ -831,6 +832,7 @@ fn encode(
 
 /// Sets the key bit of every row set in `result`; `row_key` is padded to whole words of
 /// 64 rows.
+#[inline(never)]
 fn rows_to_keys(result: &[u64], row_key: &[u32], keybits: &mut [u64]) {
     for (&word, row_key) in result.iter().zip(row_key.chunks_exact(64)) {
         let mut bits = word;
