@@ -230,6 +230,71 @@ fn index_equals_reference_on_a_seeded_workload() {
     assert!(total > 150, "workload should match something: {total}");
 }
 
+/// Bitset lanes over few values: many rows, so lanes of rarely used attributes fall in
+/// runs a few words apart that the index joins, and requests carry several values per
+/// attribute, so dense postings are ORed one to several at a time. Keys consecutive
+/// and not (the emission's two paths).
+#[test]
+fn index_equals_reference_on_joined_runs_and_multi_value_lanes() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut texts = Vec::new();
+    for _ in 0..3000 {
+        let mut parts = Vec::new();
+        for attr in ATTRS {
+            if rng.random_range(0..3) != 0 {
+                continue;
+            }
+            let domain = if attr == "seg" { 200 } else { 5 };
+            let vals: Vec<String> = (0..rng.random_range(1..4))
+                .map(|_| rng.random_range(0..domain).to_string())
+                .collect();
+            let not = if rng.random_range(0..8) == 0 {
+                "not "
+            } else {
+                ""
+            };
+            parts.push(format!("{attr} {not}in ({})", vals.join(", ")));
+        }
+        if parts.is_empty() {
+            parts.push("n in (1)".to_owned());
+        }
+        texts.push(parts.join(" and "));
+    }
+    let exprs: Vec<Expr> = texts.iter().map(|t| parse(t).unwrap()).collect();
+    for step in [1u32, 3] {
+        let pairs: Vec<(u32, Expr)> = exprs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i as u32 * step + 5, e.clone()))
+            .collect();
+        let bitset_only = Index::build_with(
+            pairs.iter().map(|(k, e)| (*k, e)),
+            &BuildOptions::new().anchor_threshold_ppm(0),
+        )
+        .unwrap();
+        let default = Index::build(pairs.iter().map(|(k, e)| (*k, e))).unwrap();
+        let (mut scratch, mut out) = (Scratch::new(), Vec::new());
+        let mut req = Request::new();
+        let mut total = 0;
+        for _ in 0..60 {
+            req.clear();
+            for attr in ATTRS {
+                let domain = if attr == "seg" { 200 } else { 5 };
+                for _ in 0..rng.random_range(0..6) {
+                    req.push_int(attr, rng.random_range(0..domain));
+                }
+            }
+            let want = reference(&pairs, &req);
+            for ix in [&bitset_only, &default] {
+                ix.matches(&req, &mut scratch, &mut out);
+                assert_eq!(out, want);
+            }
+            total += want.len();
+        }
+        assert!(total > 60, "workload should match something: {total}");
+    }
+}
+
 #[test]
 fn absent_attributes_follow_the_contract() {
     let req = Request::new();
