@@ -63,9 +63,11 @@
 //! - Single slot: one validation pass that also finds the winner (ties by reservoir
 //!   sampling, so the RNG runs only on ties), one pass for the price and loss reasons.
 //! - Ranked slots and pods sort eligible candidates by a packed 128-bit key.
-//! - Pods: exact branch and bound with a lexicographic greedy bound and lazily computed
-//!   conflict bit rows; VCG pricing re-runs the search once per placed ad, starting from
-//!   the known pod minus that ad.
+//! - Pods: exact branch and bound with a lexicographic greedy bound over a lazily
+//!   materialized ranking (the best 64 candidates selected and sorted first, more only as
+//!   the search reaches them), separation checked against the ads on the current path;
+//!   VCG pricing re-runs the search once per placed ad, starting from the known pod minus
+//!   that ad.
 //! - Up to 32 candidates nothing touches the heap: every scratch buffer and the
 //!   [`Outcome`] are `SmallVec`s with inline capacity 32 (an integration test counts
 //!   allocations).

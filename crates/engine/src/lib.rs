@@ -85,12 +85,13 @@
 //!
 //! # Performance
 //! Measured by `benches/decide.rs` (audience-style targeting, about 0.3% of campaigns match
-//! a request; one core of a shared 2-core machine): a single-slot decision at 10k campaigns
-//! takes about 3 µs at the median and 6–7 µs at p99; at 100k, 27–33 µs at the median
-//! (targeting is about a third of it, the first touch of each targeted campaign's entry
-//! most of the rest). A steady-state decision allocates only its answer's placement list
-//! ([`Engine::decide_into`] reuses even that). A published snapshot costs about 2 KB per
-//! campaign with 16 budget-reservation slots, 3.5 KB with the default 64 ([`Engine::memory`],
+//! a request; one core of a quiet 2-core machine): a single-slot decision at 10k campaigns
+//! takes about 2.9 µs at the median and 8.5 µs at p99; at 100k, 17 µs at the median and
+//! 70 µs at p99 (targeting is about a third of it; each targeted campaign costs one
+//! overlapped cache-line pair, its dense funnel entry). A 4-slot pod adds 2–9 µs. A
+//! steady-state decision allocates only its answer's placement list
+//! ([`Engine::decide_into`] reuses even that). A published snapshot costs about 2.5 KB per
+//! campaign with 16 budget-reservation slots, 4 KB with the default 64 ([`Engine::memory`],
 //! [`EngineBuilder::max_outstanding_per_campaign`]). See `docs/engine.md`.
 //!
 //! # Crate features
