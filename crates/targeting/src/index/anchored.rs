@@ -48,6 +48,8 @@ const MORE: u32 = 1 << 28;
 const PAYLOAD: u32 = MORE - 1;
 /// Longest `in` list stored inline.
 const MAX_INLINE: usize = 4;
+/// Passing groups buffered by [`Anchored::run`] before they are resolved.
+const PASS_BLOCK: usize = 64;
 /// Request values per attribute assumed when ordering checks by cost.
 const ASSUMED_REQUEST_VALUES: f64 = 16.0;
 
@@ -422,40 +424,62 @@ impl Anchored {
     }
 
     /// Sets the key bit of every anchored conjunction true for the request.
+    ///
+    /// Two passes: the gate probes append the indices of passing groups to a small
+    /// buffer without a branch on the outcome (a group's gate fails or passes at
+    /// random, so that branch mispredicted about once per group), then the passing
+    /// groups are resolved.
     #[inline(never)]
     pub(crate) fn run(&self, enc: &Encoded<'_>, presence: &[u32], epoch: u32, keybits: &mut [u64]) {
+        let mut passed = [0u32; PASS_BLOCK];
+        let mut n = 0usize;
         for a in &self.attrs {
             for &id in enc.ids(a.attr) {
                 let Some(&lo) = a.starts.get(id as usize) else {
                     continue;
                 };
                 let hi = a.starts[id as usize + 1];
-                for group in &self.groups[lo as usize..hi as usize] {
+                for (i, group) in (lo..hi).zip(&self.groups[lo as usize..hi as usize]) {
                     let [g0, g1, g2] = group.gates.map(|x| presence[x as usize] == epoch);
-                    if !((g0 | g1) & g2) {
-                        continue;
+                    passed[n % PASS_BLOCK] = i;
+                    n += usize::from((g0 | g1) & g2);
+                    if n == PASS_BLOCK {
+                        self.resolve(&passed, enc, presence, epoch, keybits);
+                        n = 0;
                     }
-                    let word = group.word;
-                    let payload = word & GROUP_PAYLOAD;
-                    let skip = ((word >> 28) & 3) as usize;
-                    match (word & SINGLE != 0, word & KEYS != 0) {
-                        (true, true) => keybits[(payload >> 6) as usize] |= 1 << (payload & 63),
-                        (true, false) => {
-                            self.check(payload as usize, skip, enc, presence, epoch, keybits)
+                }
+            }
+        }
+        self.resolve(&passed[..n], enc, presence, epoch, keybits);
+    }
+
+    /// Sets the keys of the groups `passed` (their gates hold) whose rows hold.
+    fn resolve(
+        &self,
+        passed: &[u32],
+        enc: &Encoded<'_>,
+        presence: &[u32],
+        epoch: u32,
+        keybits: &mut [u64],
+    ) {
+        for &i in passed {
+            let word = self.groups[i as usize].word;
+            let payload = word & GROUP_PAYLOAD;
+            let skip = ((word >> 28) & 3) as usize;
+            match (word & SINGLE != 0, word & KEYS != 0) {
+                (true, true) => keybits[(payload >> 6) as usize] |= 1 << (payload & 63),
+                (true, false) => self.check(payload as usize, skip, enc, presence, epoch, keybits),
+                (false, keys) => {
+                    let p = payload as usize;
+                    let n = self.postings[p] as usize;
+                    let postings = &self.postings[p + 1..p + 1 + n];
+                    if keys {
+                        for &k in postings {
+                            keybits[(k >> 6) as usize] |= 1 << (k & 63);
                         }
-                        (false, keys) => {
-                            let p = payload as usize;
-                            let n = self.postings[p] as usize;
-                            let postings = &self.postings[p + 1..p + 1 + n];
-                            if keys {
-                                for &k in postings {
-                                    keybits[(k >> 6) as usize] |= 1 << (k & 63);
-                                }
-                            } else {
-                                for &at in postings {
-                                    self.check(at as usize, skip, enc, presence, epoch, keybits);
-                                }
-                            }
+                    } else {
+                        for &at in postings {
+                            self.check(at as usize, skip, enc, presence, epoch, keybits);
                         }
                     }
                 }

@@ -215,12 +215,14 @@ impl Dictionaries {
         if d.dense.is_empty() {
             d.ints.get(&v).copied().unwrap_or(NO_ID)
         } else {
-            let off = (v as i128) - (d.dense_min as i128);
-            if (0..d.dense.len() as i128).contains(&off) {
-                d.dense[off as usize]
-            } else {
-                NO_ID
-            }
+            // `v - dense_min` modulo 2^64: below the table's length exactly when `v` is
+            // in the table's span (which ends at most at `i64::MAX`).
+            let off = v.wrapping_sub(d.dense_min) as u64;
+            usize::try_from(off)
+                .ok()
+                .and_then(|off| d.dense.get(off))
+                .copied()
+                .unwrap_or(NO_ID)
         }
     }
 
@@ -937,25 +939,28 @@ fn apply_lane(
     patches.kill.clear();
     patches.dense.clear();
     let ids = enc.ids(lane.attr);
-    let take = |p: Plan, patches: &mut Patches, result: &[u64]| {
+    // Inlined: called once per request value (dozens per lane for segment lists),
+    // a call's register saves cost as much as its body.
+    #[inline(always)]
+    fn take(p: Plan, entries: &[u32], patches: &mut Patches, result: &[u64]) {
         if p.len & DENSE != 0 {
             patches.dense.push(p.start);
         } else if p.len != 0 {
             patches.sparse(
-                &lane.entries[p.start as usize..(p.start + p.len) as usize],
+                &entries[p.start as usize..(p.start + p.len) as usize],
                 result,
             );
         }
-    };
+    }
     for &id in ids {
         if let Some(&p) = lane.by_value.get(id as usize) {
-            take(p, patches, result);
+            take(p, &lane.entries, patches, result);
         }
     }
     if !lane.bounds.is_empty() || !lane.scan.is_empty() {
         for &x in enc.ints(lane.attr) {
             if !lane.bounds.is_empty() {
-                take(lane.bucket_plan(x), patches, result);
+                take(lane.bucket_plan(x), &lane.entries, patches, result);
             }
             for &(lo, hi, e) in &lane.scan {
                 if lo <= x && x <= hi {
