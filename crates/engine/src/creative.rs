@@ -193,6 +193,18 @@ pub(crate) struct Slot<'a> {
     pub(crate) required: &'a [u32],
 }
 
+impl Slot<'_> {
+    /// Whether a creative of `format` lasting `duration_s` fits: the slot's format and, for
+    /// video, no longer than the slot and one of its required durations (if it has any).
+    #[inline]
+    pub(crate) fn admits(&self, format: Format, duration_s: u32) -> bool {
+        format == self.format
+            && (format == Format::Display
+                || (duration_s <= self.max_s
+                    && (self.required.is_empty() || self.required.contains(&duration_s))))
+    }
+}
+
 /// The request's market and language as dictionary codes (`u16::MAX`: absent or unknown).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Facts {
@@ -670,10 +682,7 @@ impl Creatives {
     #[inline]
     fn fits(&self, i: usize, slot: &Slot<'_>, facts: Facts, attributes: &Request) -> bool {
         let h = &self.hot[i];
-        h.format == slot.format
-            && (h.format == Format::Display
-                || (h.duration_s <= slot.max_s
-                    && (slot.required.is_empty() || slot.required.contains(&h.duration_s))))
+        slot.admits(h.format, h.duration_s)
             && (!h.restricted
                 || (code_fits(h.market_bits, facts.country, || {
                     self.variants[i].markets.contains(&facts.country)

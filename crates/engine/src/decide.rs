@@ -593,18 +593,6 @@ impl Engine {
     }
 }
 
-impl Slot<'_> {
-    /// Whether a creative of `format` lasting `duration_s` fits: the slot's format and, for
-    /// video, no longer than the slot and one of its required durations (if it has any).
-    #[inline]
-    pub(crate) fn admits(&self, format: Format, duration_s: u32) -> bool {
-        format == self.format
-            && (format == Format::Display
-                || (duration_s <= self.max_s
-                    && (self.required.is_empty() || self.required.contains(&duration_s))))
-    }
-}
-
 /// The slot an opportunity offers each creative: format, longest video (`u32::MAX`: no
 /// limit) and required durations.
 pub(crate) fn slot_of(opportunity: &Opportunity) -> Slot<'_> {

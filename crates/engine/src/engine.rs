@@ -493,7 +493,8 @@ impl PacerEntry {
 /// A campaign as the decide path needs it, copied out of the model at publish. The funnel
 /// reads its [`Hot`] entry first and this one only for what the entry's flags point to
 /// (deals, caps, pacer, holdout, CPC/CPA bids, creative rotation), for winners and for
-/// traces.
+/// traces. The auction's separation data (categories, domain) and the tier live only in
+/// [`Hot`].
 #[derive(Debug)]
 pub(crate) struct Compiled {
     pub(crate) flight: Flight,
@@ -501,10 +502,7 @@ pub(crate) struct Compiled {
     pub(crate) id: CampaignId,
     pub(crate) advertiser: AdvertiserId,
     pub(crate) holdout: f64,
-    pub(crate) tier: Tier,
     pub(crate) creatives: Creatives,
-    pub(crate) categories: Categories,
-    pub(crate) domain: Option<AdvertiserDomain>,
     pub(crate) deals: SmallVec<[DealId; 2]>,
     pub(crate) caps: SmallVec<[FrequencyCap; 1]>,
     /// `None` for ASAP campaigns: they skip the controller entirely.
@@ -521,8 +519,8 @@ pub(crate) struct Compiled {
 /// (the snapshot's campaigns far outgrow L2); the funnel therefore reads only this entry
 /// for a campaign without deals, caps, a pacing controller, a holdout, a CPC/CPA bid or
 /// more than one (or a restricted) creative, and the matching [`Compiled`] entry only for
-/// what [`Hot::flags`] says it has. Everything here is copied out of [`Compiled`] at
-/// publish; `size_of::<Hot>()` is 128 bytes (asserted in the tests).
+/// what [`Hot::flags`] says it has. Built at publish beside [`Compiled`];
+/// `size_of::<Hot>()` is 128 bytes (asserted in the tests).
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(128))]
 pub(crate) struct Hot {
@@ -558,7 +556,13 @@ impl Hot {
     /// The bid is CPC or CPA: its eCPM needs the measured rates.
     pub(crate) const COLD_BID: u8 = 1 << 5;
 
-    fn of(c: &Compiled) -> Hot {
+    /// The entry of `c`, with the auction's separation data (kept only here).
+    fn of(
+        c: &Compiled,
+        categories: Categories,
+        domain: Option<AdvertiserDomain>,
+        tier: Tier,
+    ) -> Hot {
         let one = match &*c.creatives.variants {
             [only] if !c.creatives.restricted => Some(only),
             _ => None,
@@ -568,15 +572,15 @@ impl Hot {
             flight: c.flight,
             id: c.id,
             advertiser: c.advertiser,
-            domain: c.domain,
+            domain,
             cpm: match c.bid {
                 Bid::Cpm(cpm) => cpm,
                 _ => Cpm::ZERO,
             },
             creative: one.map_or(CreativeId::new(0), |v| v.id),
             duration_s: one.map_or(0, |v| v.duration_s),
-            categories: c.categories,
-            tier: c.tier,
+            categories,
+            tier,
             format: one.map_or(Format::Video, |v| v.format),
             flags: flag(one.is_some(), Hot::ONE_CREATIVE)
                 | flag(!c.deals.is_empty(), Hot::DEALS)
@@ -936,6 +940,7 @@ impl Engine {
         let mut category_ids: HashMap<String, u32> = HashMap::new();
         let mut codes = Codes::default();
         let mut compiled = Vec::with_capacity(campaigns.len());
+        let mut hot = Vec::with_capacity(campaigns.len());
         let mut by_id = HashMap::with_capacity(campaigns.len());
         let mut seen = HashSet::with_capacity(campaigns.len());
         for (i, (c, budget)) in campaigns.iter().zip(budgets).enumerate() {
@@ -987,15 +992,11 @@ impl Engine {
             })?;
             seen.insert(c.id);
             by_id.insert(c.id, i as u32);
-            compiled.push(Compiled {
+            let cold = Compiled {
                 id: c.id,
                 advertiser: c.advertiser,
-                domain: (!c.advertiser_domain.is_empty())
-                    .then(|| AdvertiserDomain::from_domain(&c.advertiser_domain)),
-                tier: c.tier,
                 bid: c.bid,
                 flight: c.flight,
-                categories,
                 deals: c.deals.iter().copied().collect(),
                 creatives,
                 caps: c.frequency_caps.iter().copied().collect(),
@@ -1004,19 +1005,22 @@ impl Engine {
                 ledger,
                 daily_limit: c.budget.daily,
                 lifetime_limit: c.budget.lifetime,
-            });
+            };
+            let domain = (!c.advertiser_domain.is_empty())
+                .then(|| AdvertiserDomain::from_domain(&c.advertiser_domain));
+            hot.push(Hot::of(&cold, categories, domain, c.tier));
+            compiled.push(cold);
         }
         let budget_ok = compiled
             .iter()
             .map(|c| AtomicBool::new(Engine::budget_allows(c, self.hint_time(c))))
             .collect();
         let any_restricted = compiled.iter().any(|c| c.creatives.restricted);
-        let hot = compiled.iter().map(Hot::of).collect();
         Ok(Snapshot {
             generation: Generation(0),
             campaigns,
             compiled,
-            hot,
+            hot: hot.into_boxed_slice(),
             by_id,
             index,
             category_ids,
