@@ -1,4 +1,5 @@
 use crate::candidate::{Eval, evaluate};
+use crate::outcome::{keep, lend};
 use crate::{
     AuctionConfig, Candidate, Error, Floors, LossReason, MAX_CANDIDATES, Opportunity, Outcome,
     PodSpec, PriceMode, RankedSlots, SameAdvertiserRule, TierPolicy,
@@ -76,10 +77,25 @@ impl Auction {
         out.clear();
         floors.validate()?;
         check_count(candidates.len(), MAX_CANDIDATES)?;
+        let mut evals = lend(&mut out.scratch.evals);
+        let result = self.single(floors, candidates, seed, &mut evals, out);
+        keep(&mut out.scratch.evals, evals);
+        result
+    }
+
+    /// [`Auction::run_single`] after validation, with its evaluation buffer.
+    fn single(
+        &self,
+        floors: &Floors,
+        candidates: &[Candidate],
+        seed: u64,
+        evals: &mut SmallVec<[Eval; 32]>,
+        out: &mut Outcome,
+    ) -> Result<(), Error> {
         let cfg = &self.config;
         let strict = cfg.tiers == TierPolicy::Strict;
         let hard = floors.hard.micros();
-        let mut evals: SmallVec<[Eval; 32]> = SmallVec::with_capacity(candidates.len());
+        evals.reserve(candidates.len());
         let mut rng = SplitMix64::new(seed);
         let mut best = usize::MAX;
         let mut best_key = (0u8, 0i64);
@@ -122,7 +138,7 @@ impl Auction {
             check_unique_keys(candidates)?;
         }
         if best == usize::MAX {
-            for (c, e) in candidates.iter().zip(&evals) {
+            for (c, e) in candidates.iter().zip(evals.iter()) {
                 out.lose(c.key, e.reason.unwrap_or(LossReason::Outbid));
             }
             return Ok(());
@@ -131,7 +147,7 @@ impl Auction {
         let we = evals[best];
         let exclude = cfg.same_advertiser == SameAdvertiserRule::Exclude;
         let mut competitor = 0i64;
-        for (j, (c, e)) in candidates.iter().zip(&evals).enumerate() {
+        for (j, (c, e)) in candidates.iter().zip(evals.iter()).enumerate() {
             if j == best {
                 continue;
             }

@@ -1,4 +1,6 @@
 use crate::Tier;
+use crate::candidate::Eval;
+use crate::pod::Entry;
 use adloop_core::{Cpm, Money};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -119,11 +121,72 @@ pub struct Loss {
 ///
 /// Holds up to 16 placements and 32 losses inline, so an auction of up to 32 candidates
 /// fills it without touching the heap. Reuse one `Outcome` across calls
-/// ([`Auction::run_into`](crate::Auction::run_into)) to keep any grown capacity.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// ([`Auction::run_into`](crate::Auction::run_into)) to keep any grown capacity: it also
+/// keeps the auction's working buffers for larger candidate lists, so a reused `Outcome`
+/// reaches a steady state with no allocation at any candidate count.
+///
+/// Two outcomes are equal when their placements and losses are; cloning copies those
+/// only (not the working buffers).
+#[derive(Default)]
 pub struct Outcome {
     pub(crate) placements: SmallVec<[Placement; 16]>,
     pub(crate) losses: SmallVec<[Loss; 32]>,
+    pub(crate) scratch: Scratch,
+}
+
+impl Clone for Outcome {
+    fn clone(&self) -> Self {
+        Outcome {
+            placements: self.placements.clone(),
+            losses: self.losses.clone(),
+            scratch: Scratch::default(),
+        }
+    }
+}
+
+impl PartialEq for Outcome {
+    fn eq(&self, other: &Self) -> bool {
+        self.placements == other.placements && self.losses == other.losses
+    }
+}
+
+impl Eq for Outcome {}
+
+impl fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outcome")
+            .field("placements", &self.placements)
+            .field("losses", &self.losses)
+            .finish()
+    }
+}
+
+/// The heap buffers an auction over more candidates than its inline capacities used,
+/// kept for the next call on the same [`Outcome`] (empty until one spills).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pub(crate) evals: Vec<Eval>,
+    pub(crate) order: Vec<u128>,
+    pub(crate) entries: Vec<Entry>,
+}
+
+/// A buffer with `A`'s inline capacity that starts on `spare`'s heap allocation when
+/// there is one (so a grown buffer is reused, not allocated again); empty either way.
+pub(crate) fn lend<A: smallvec::Array>(spare: &mut Vec<A::Item>) -> SmallVec<A> {
+    let mut v = std::mem::take(spare);
+    v.clear();
+    // Keeps the heap buffer when its capacity exceeds the inline one; `spare` only ever
+    // holds such buffers (see `keep`), or nothing.
+    SmallVec::from_vec(v)
+}
+
+/// Returns a lent buffer's heap allocation to `spare` (if it spilled) for the next call.
+pub(crate) fn keep<A: smallvec::Array>(spare: &mut Vec<A::Item>, buf: SmallVec<A>) {
+    if buf.spilled() {
+        let mut v = buf.into_vec();
+        v.clear();
+        *spare = v;
+    }
 }
 
 impl Outcome {

@@ -33,6 +33,7 @@
 
 use crate::auction::{SplitMix64, key_index, rank_key, tier_rank, winner_price};
 use crate::candidate::{Eval, evaluate};
+use crate::outcome::{keep, lend};
 use crate::{
     AuctionConfig, Candidate, Error, LossReason, MAX_CATEGORIES, MAX_POD_SLOTS, Outcome,
     PodPricing, PodSpec, SameAdvertiserRule, Separation, TierPolicy,
@@ -83,13 +84,47 @@ pub(crate) fn run_with_prefix(
     out: &mut Outcome,
     prefix: usize,
 ) -> Result<(), Error> {
+    let mut bufs = Buffers {
+        evals: lend(&mut out.scratch.evals),
+        order: lend(&mut out.scratch.order),
+        entries: lend(&mut out.scratch.entries),
+    };
+    let result = search_and_price(cfg, spec, candidates, seed, out, prefix, &mut bufs);
+    let s = &mut out.scratch;
+    keep(&mut s.evals, bufs.evals);
+    keep(&mut s.order, bufs.order);
+    keep(&mut s.entries, bufs.entries);
+    result
+}
+
+/// The pod auction's working buffers, lent by the [`Outcome`] (see `outcome::lend`).
+struct Buffers {
+    evals: SmallVec<[Eval; 64]>,
+    order: SmallVec<[u128; 64]>,
+    entries: SmallVec<[Entry; 64]>,
+}
+
+/// [`run_with_prefix`] with its buffers.
+fn search_and_price(
+    cfg: &AuctionConfig,
+    spec: &PodSpec<'_>,
+    candidates: &[Candidate],
+    seed: u64,
+    out: &mut Outcome,
+    prefix: usize,
+    bufs: &mut Buffers,
+) -> Result<(), Error> {
     let strict = cfg.tiers == TierPolicy::Strict;
     let hard = spec.floors.hard.micros();
     let per_second = spec.floor_per_second.micros();
     let mut rng = SplitMix64::new(seed);
 
-    let mut evals: SmallVec<[Eval; 64]> = SmallVec::with_capacity(candidates.len());
-    let mut order: SmallVec<[u128; 64]> = SmallVec::new();
+    let Buffers {
+        evals,
+        order,
+        entries,
+    } = bufs;
+    evals.reserve(candidates.len());
     // The distinct tiers and the shortest duration among the eligible.
     let mut tier_set = [0u64; 4];
     let mut min_dur = u32::MAX;
@@ -128,12 +163,11 @@ pub(crate) fn run_with_prefix(
         });
     }
 
-    let mut search = Search::new(
-        candidates, &evals, &mut order, prefix, min_dur, spec, strict,
-    );
+    let mut search = Search::new(candidates, evals, order, entries, min_dur, spec, strict);
+    search.extend(prefix.max(1));
     search.run(None);
     let mut priced: SmallVec<[(usize, i64); MAX_POD_SLOTS]> = SmallVec::new();
-    price_pod(cfg, spec, &mut search, &evals, &mut priced);
+    price_pod(cfg, spec, &mut search, evals, &mut priced);
     let best_len = search.best_len;
     let best_set = search.best_set;
     let mut used_s: u64 = 0;
@@ -165,7 +199,7 @@ pub(crate) fn run_with_prefix(
         placed_cre.push(o.creative.0);
         placed_cats.extend_from_slice(o.categories.as_slice());
     }
-    for (i, (c, e)) in candidates.iter().zip(&evals).enumerate() {
+    for (i, (c, e)) in candidates.iter().zip(evals.iter()).enumerate() {
         if placed_idx.contains(&i) {
             continue;
         }
@@ -268,7 +302,7 @@ fn price_pod(
 
 /// One ranked candidate, as the search reads it.
 #[derive(Clone, Copy)]
-struct Entry {
+pub(crate) struct Entry {
     value: i64,
     adv: u64,
     /// The domain, or 0 with `has_dom` false.
@@ -300,7 +334,8 @@ struct Search<'a> {
     evals: &'a [Eval],
     /// Rank keys: `order[..entries.len()]` sorted descending, the rest below them.
     order: &'a mut [u128],
-    entries: SmallVec<[Entry; 64]>,
+    /// The materialized ranking, `entries.len()` long (lent by the outcome, emptied).
+    entries: &'a mut SmallVec<[Entry; 64]>,
     strict: bool,
     last_tier: Option<u8>,
     tiers: u8,
@@ -318,21 +353,24 @@ struct Search<'a> {
 }
 
 impl<'a> Search<'a> {
+    /// A search with nothing materialized yet: [`Search::extend`] the first block before
+    /// running it.
     fn new(
         candidates: &'a [Candidate],
         evals: &'a [Eval],
         order: &'a mut [u128],
-        prefix: usize,
+        entries: &'a mut SmallVec<[Entry; 64]>,
         min_dur: u32,
         spec: &PodSpec<'_>,
         strict: bool,
     ) -> Self {
-        let mut s = Search {
+        entries.clear();
+        Search {
             min_dur,
             candidates,
             evals,
             order,
-            entries: SmallVec::new(),
+            entries,
             strict,
             last_tier: None,
             tiers: 0,
@@ -344,9 +382,7 @@ impl<'a> Search<'a> {
             best: [0; MAX_POD_TIERS],
             best_set: [0; MAX_POD_SLOTS],
             best_len: 0,
-        };
-        s.extend(prefix.max(1));
-        s
+        }
     }
 
     /// Whether entry `i` exists, materializing more of the ranked list when needed.

@@ -2,6 +2,7 @@
 
 use crate::auction::{SplitMix64, key_index, rank_key, tier_rank, winner_price};
 use crate::candidate::{Eval, evaluate};
+use crate::outcome::{keep, lend};
 use crate::{
     AuctionConfig, Candidate, Error, LossReason, Outcome, RankedPricing, RankedSlots,
     SameAdvertiserRule, TierPolicy,
@@ -15,6 +16,24 @@ pub(crate) fn run(
     seed: u64,
     out: &mut Outcome,
 ) -> Result<(), Error> {
+    let mut evals = lend(&mut out.scratch.evals);
+    let mut order = lend(&mut out.scratch.order);
+    let result = run_with(cfg, slots, candidates, seed, out, &mut evals, &mut order);
+    keep(&mut out.scratch.evals, evals);
+    keep(&mut out.scratch.order, order);
+    result
+}
+
+/// [`run`] with its evaluation and ranking buffers.
+fn run_with(
+    cfg: &AuctionConfig,
+    slots: &RankedSlots<'_>,
+    candidates: &[Candidate],
+    seed: u64,
+    out: &mut Outcome,
+    evals: &mut SmallVec<[Eval; 32]>,
+    order: &mut SmallVec<[u128; 32]>,
+) -> Result<(), Error> {
     let strict = cfg.tiers == TierPolicy::Strict;
     let exclude = cfg.same_advertiser == SameAdvertiserRule::Exclude;
     let hard = slots.floors.hard.micros();
@@ -23,8 +42,7 @@ pub(crate) fn run(
     let slot_count = alphas.len();
     let mut rng = SplitMix64::new(seed);
 
-    let mut evals: SmallVec<[Eval; 32]> = SmallVec::with_capacity(candidates.len());
-    let mut order: SmallVec<[u128; 32]> = SmallVec::new();
+    evals.reserve(candidates.len());
     for (i, c) in candidates.iter().enumerate() {
         let e = evaluate(c, hard);
         if e.eligible() {
@@ -36,7 +54,7 @@ pub(crate) fn run(
 
     // The ranked list after advertiser dedup, one past the last slot (it prices the last).
     let mut kept: SmallVec<[usize; 17]> = SmallVec::new();
-    for &k in &order {
+    for &k in order.iter() {
         if kept.len() > slot_count {
             break;
         }
@@ -88,7 +106,7 @@ pub(crate) fn run(
     }
 
     let last = kept[..placed].last().copied();
-    for (i, (c, e)) in candidates.iter().zip(&evals).enumerate() {
+    for (i, (c, e)) in candidates.iter().zip(evals.iter()).enumerate() {
         if kept[..placed].contains(&i) {
             continue;
         }

@@ -684,11 +684,10 @@ fn pod_matches_exhaustive_on_sixteen_candidates() {
 }
 
 // ---------------------------------------------------------------------------------------
-// No heap allocation up to 32 candidates.
+// No heap allocation up to 32 candidates; none in steady state with a reused outcome.
 
-#[test]
-fn no_heap_allocation_up_to_32_candidates() {
-    let gens: Vec<Gen> = (0..32)
+fn alloc_gens(n: u64) -> Vec<Gen> {
+    (0..n)
         .map(|k| Gen {
             adv: k % 11,
             tier: (k % 3) as u8,
@@ -702,40 +701,72 @@ fn no_heap_allocation_up_to_32_candidates() {
             creative: k,
             cpc: k % 5 == 0,
         })
-        .collect();
-    let cands = build(&gens);
-    let factors = [500, 300, 200, 100];
-    let pod = PodSpec::new(6, 120);
-    for config in [
+        .collect()
+}
+
+fn alloc_configs() -> [AuctionConfig; 2] {
+    [
         AuctionConfig::default(),
         AuctionConfig {
             ranked_pricing: RankedPricing::Vcg,
             pod_pricing: PodPricing::Vcg,
             ..AuctionConfig::default()
         },
-    ] {
+    ]
+}
+
+/// Runs a single slot, four ranked slots and a pod of six into `out` for each seed;
+/// returns how many heap allocations that took on this thread.
+fn allocations_of_rounds(
+    auction: &Auction,
+    cands: &[Candidate],
+    seeds: std::ops::Range<u64>,
+    out: &mut Outcome,
+) -> u64 {
+    let factors = [500, 300, 200, 100];
+    let pod = PodSpec::new(6, 120);
+    let before = allocations();
+    for seed in seeds {
+        auction
+            .run_single(&Floors::hard(cents(150)), cands, seed, out)
+            .unwrap();
+        assert!(out.winner().is_some());
+        auction
+            .run_ranked(
+                &RankedSlots {
+                    factors: &factors,
+                    floors: Floors::NONE,
+                },
+                cands,
+                seed,
+                out,
+            )
+            .unwrap();
+        assert_eq!(out.placements().len(), 4);
+        auction.run_pod(&pod, cands, seed, out).unwrap();
+        assert!(!out.placements().is_empty());
+        assert_eq!(
+            out.placements().len() + out.losses().len(),
+            cands.len(),
+            "every candidate placed or lost"
+        );
+    }
+    allocations() - before
+}
+
+#[test]
+fn no_heap_allocation_up_to_32_candidates() {
+    let cands = build(&alloc_gens(32));
+    for config in alloc_configs() {
         let auction = Auction::new(config).unwrap();
         let mut out = Outcome::new();
+        assert_eq!(
+            allocations_of_rounds(&auction, &cands, 0..20, &mut out),
+            0,
+            "heap allocations with {config:?}"
+        );
         let before = allocations();
         for seed in 0..20 {
-            auction
-                .run_single(&Floors::hard(cents(150)), &cands, seed, &mut out)
-                .unwrap();
-            assert!(out.winner().is_some());
-            auction
-                .run_ranked(
-                    &RankedSlots {
-                        factors: &factors,
-                        floors: Floors::NONE,
-                    },
-                    &cands,
-                    seed,
-                    &mut out,
-                )
-                .unwrap();
-            assert_eq!(out.placements().len(), 4);
-            auction.run_pod(&pod, &cands, seed, &mut out).unwrap();
-            assert!(!out.placements().is_empty());
             let fresh = auction
                 .run(
                     &adloop_auction::Opportunity::Single(Floors::NONE),
@@ -745,11 +776,28 @@ fn no_heap_allocation_up_to_32_candidates() {
                 .unwrap();
             assert_eq!(fresh.losses().len(), 31);
         }
+        assert_eq!(allocations() - before, 0, "a fresh outcome with {config:?}");
+    }
+}
+
+#[test]
+fn a_reused_outcome_stops_allocating_at_any_candidate_count() {
+    // 300 candidates spill every inline buffer (evaluations, ranking, pod entries,
+    // losses); the first rounds grow the outcome's buffers, later rounds reuse them.
+    let cands = build(&alloc_gens(300));
+    for config in alloc_configs() {
+        let auction = Auction::new(config).unwrap();
+        let mut out = Outcome::new();
+        let warm_up = allocations_of_rounds(&auction, &cands, 0..3, &mut out);
+        assert!(warm_up > 0, "300 candidates must spill the inline buffers");
         assert_eq!(
-            allocations() - before,
+            allocations_of_rounds(&auction, &cands, 3..23, &mut out),
             0,
-            "heap allocations with {config:?}"
+            "steady-state heap allocations with {config:?}"
         );
+        // A clone carries the answer, not the buffers, and compares equal.
+        let copy = out.clone();
+        assert_eq!(copy, out);
     }
 }
 
