@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::event::{Click, Conversion, Event, Impression};
 use crate::feedback::{FeedbackTable, Rates};
 use crate::holdout::{ArmTotals, Group, LiftReport, holdout};
+use crate::intern::IdIndex;
 use crate::model::{Credits, Touch, credit};
 use crate::report::{CampaignReport, Counts, DayReport, Report};
 use crate::store::{Loaded, Store};
@@ -135,18 +136,25 @@ struct CampaignState {
 }
 
 impl CampaignState {
+    #[inline]
     fn day(&mut self, day: i64) -> &mut Counts {
         let i = match self.days.last() {
             Some((d, _)) if *d == day => self.days.len() - 1,
-            _ => match self.days.binary_search_by_key(&day, |(d, _)| *d) {
-                Ok(i) => i,
-                Err(i) => {
-                    self.days.insert(i, (day, Counts::default()));
-                    i
-                }
-            },
+            _ => self.day_slow(day),
         };
         &mut self.days[i].1
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn day_slow(&mut self, day: i64) -> usize {
+        match self.days.binary_search_by_key(&day, |(d, _)| *d) {
+            Ok(i) => i,
+            Err(i) => {
+                self.days.insert(i, (day, Counts::default()));
+                i
+            }
+        }
     }
 }
 
@@ -272,6 +280,10 @@ pub struct Attributor {
     max_click_delay_ms: i64,
     max_touches: usize,
     st: State,
+    /// `st.campaign_index` and `st.advertisers` again, for the per-event lookups (the maps
+    /// are the persisted form; these are rebuilt from them).
+    campaign_ix: IdIndex,
+    advertiser_ix: IdIndex,
     scratch: Vec<Touch>,
     credits: Credits,
 }
@@ -300,6 +312,8 @@ impl Attributor {
             max_click_delay_ms: config.max_click_delay.as_millis(),
             max_touches: config.max_touches_per_key,
             config,
+            campaign_ix: st.campaign_index.iter().collect(),
+            advertiser_ix: st.advertisers.iter().collect(),
             st,
             scratch: Vec::new(),
             credits: Credits::new(),
@@ -471,7 +485,7 @@ impl Attributor {
             Event::Impression(_) => return,
         };
         if !matches!(self.config.join_key, crate::config::JoinKey::Resolver(_))
-            && let Some(&adv) = self.st.advertisers.get(&advertiser.0)
+            && let Some(adv) = self.advertiser_ix.get(advertiser.0)
         {
             store.warm_slot(self.identity(user, household), adv);
         }
@@ -673,10 +687,17 @@ impl Attributor {
 
     // ---- ingestion -------------------------------------------------------------------
 
+    #[inline]
     fn campaign(&mut self, id: CampaignId, advertiser: AdvertiserId) -> u32 {
-        if let Some(&i) = self.st.campaign_index.get(&id.0) {
-            return i;
+        match self.campaign_ix.get(id.0) {
+            Some(i) => i,
+            None => self.new_campaign(id, advertiser),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_campaign(&mut self, id: CampaignId, advertiser: AdvertiserId) -> u32 {
         let i = self.st.campaigns.len() as u32;
         let adv = self.advertiser(advertiser);
         self.st.campaigns.push(CampaignState {
@@ -687,6 +708,7 @@ impl Attributor {
             days: Vec::new(),
         });
         self.st.campaign_index.insert(id.0, i);
+        self.campaign_ix.insert(id.0, i);
         if let Some(e) = self.st.experiments.get_mut(&id.0)
             && e.advertiser.is_none()
         {
@@ -702,8 +724,13 @@ impl Attributor {
 
     /// The interned index of `advertiser`.
     fn advertiser(&mut self, advertiser: AdvertiserId) -> u32 {
+        if let Some(i) = self.advertiser_ix.get(advertiser.0) {
+            return i;
+        }
         let n = self.st.advertisers.len() as u32;
-        *self.st.advertisers.entry(advertiser.0).or_insert(n)
+        self.st.advertisers.insert(advertiser.0, n);
+        self.advertiser_ix.insert(advertiser.0, n);
+        n
     }
 
     fn day(&self, ms: i64) -> i64 {
@@ -905,7 +932,7 @@ impl Attributor {
         }
         let identity = self.identity(conv.user, conv.household);
         self.scratch.clear();
-        if let Some(&adv_index) = self.st.advertisers.get(&adv)
+        if let Some(adv_index) = self.advertiser_ix.get(adv)
             && let Some(slot) = self.st.store.find_slot(identity, adv_index)
         {
             self.st.stats.dropped_touches += self.st.store.collect(

@@ -93,6 +93,7 @@ mod error;
 mod event;
 mod feedback;
 mod holdout;
+mod intern;
 mod join;
 mod model;
 mod queue;
