@@ -332,6 +332,7 @@ impl Attributor {
     }
 
     /// The join identity of an event with this user and household under the configured key.
+    #[inline]
     pub fn identity(&self, user: UserId, household: HouseholdId) -> u64 {
         self.config.join_key.identity(user, household)
     }
