@@ -5,7 +5,10 @@
 //!   two relaxed loads) and of ASAP (no draw), seeded `StdRng`. Target: under 20 ns.
 //! - `ledger_reserve`: one `try_reserve` + `release` pair of 1,000 micros on a ledger
 //!   with an ample budget, uncontended and with 2 threads hammering the same ledger,
-//!   beside a `Mutex<i64>` ledger doing the same check-and-add / subtract.
+//!   beside two baselines: a `Mutex<i64>` doing only the check-and-add / subtract (a
+//!   floor no real ledger reaches), and `booked_mutex`, the same bookkeeping as the
+//!   ledger (day rollover, lifetime limit, flight, a 1,024-slot reservation table (the default `max_outstanding`) with
+//!   generation tokens and expiry, statistics) behind one `Mutex`: the fair comparison.
 //! - `frequency`: `check` and `record` of one fixed daily cap for identities drawn
 //!   uniformly from 100,000 already-tracked users.
 
@@ -67,6 +70,93 @@ impl MutexLedger {
     }
 }
 
+/// The fair baseline: the bookkeeping [`BudgetLedger`] does, behind one mutex. A daily
+/// counter that rolls over with the day, a lifetime counter, the flight check, a slot
+/// table of reservations with generation tokens and expiry times (so a token is settled
+/// at most once), and the statistics totals.
+struct BookedMutexLedger {
+    book: Mutex<Book>,
+    daily_limit: i64,
+    lifetime_limit: i64,
+    flight: (i64, i64),
+    ttl_ms: i64,
+}
+
+struct Book {
+    day: i64,
+    daily_used: i64,
+    lifetime_used: i64,
+    reserved: i64,
+    released: i64,
+    /// Per slot: (generation, amount, expires at, day); generation 0 = free.
+    slots: Vec<(u64, i64, i64, i64)>,
+    free: Vec<u32>,
+    next_generation: u64,
+}
+
+impl BookedMutexLedger {
+    fn new(slots: u32) -> Self {
+        BookedMutexLedger {
+            book: Mutex::new(Book {
+                day: 0,
+                daily_used: 0,
+                lifetime_used: 0,
+                reserved: 0,
+                released: 0,
+                slots: vec![(0, 0, 0, 0); slots as usize],
+                free: (0..slots).rev().collect(),
+                next_generation: 1,
+            }),
+            daily_limit: 1_000_000_000_000,
+            lifetime_limit: i64::MAX / 2,
+            flight: (i64::MIN, i64::MAX),
+            ttl_ms: 60_000,
+        }
+    }
+
+    /// A token `(slot, generation)`, or `None` when a limit or the slots refuse.
+    fn reserve(&self, amount: i64, now: i64) -> Option<(u32, u64)> {
+        if now < self.flight.0 || now >= self.flight.1 {
+            return None;
+        }
+        let day = now.div_euclid(86_400_000);
+        let mut b = self.book.lock().unwrap();
+        if day != b.day {
+            b.day = day;
+            b.daily_used = 0;
+        }
+        if b.daily_used + amount > self.daily_limit
+            || b.lifetime_used + amount > self.lifetime_limit
+        {
+            return None;
+        }
+        let slot = b.free.pop()?;
+        let generation = b.next_generation;
+        b.next_generation += 1;
+        b.slots[slot as usize] = (generation, amount, now + self.ttl_ms, day);
+        b.daily_used += amount;
+        b.lifetime_used += amount;
+        b.reserved += amount;
+        Some((slot, generation))
+    }
+
+    fn release(&self, (slot, generation): (u32, u64)) -> bool {
+        let mut b = self.book.lock().unwrap();
+        let (g, amount, _expires, day) = b.slots[slot as usize];
+        if g != generation {
+            return false;
+        }
+        b.slots[slot as usize].0 = 0;
+        b.free.push(slot);
+        if day == b.day {
+            b.daily_used -= amount;
+        }
+        b.lifetime_used -= amount;
+        b.released += amount;
+        true
+    }
+}
+
 fn ledger() -> BudgetLedger {
     BudgetLedger::new(
         CampaignId(1),
@@ -120,6 +210,13 @@ fn ledger_reserve(c: &mut Criterion) {
             m.release(black_box(1_000));
         })
     });
+    let booked = BookedMutexLedger::new(1024);
+    g.bench_function("booked_mutex_uncontended", |b| {
+        b.iter(|| {
+            let r = booked.reserve(black_box(1_000), NOW.as_millis()).unwrap();
+            assert!(booked.release(black_box(r)));
+        })
+    });
     let l = Arc::new(ledger());
     g.bench_function("lockfree_2_threads", |b| {
         let l = Arc::clone(&l);
@@ -148,6 +245,20 @@ fn ledger_reserve(c: &mut Criterion) {
                 Arc::new(move || {
                     assert!(m.reserve(1_000));
                     m.release(1_000);
+                }),
+            )
+        })
+    });
+    let booked = Arc::new(BookedMutexLedger::new(1024));
+    g.bench_function("booked_mutex_2_threads", |b| {
+        b.iter_custom(|iters| {
+            let m = Arc::clone(&booked);
+            threaded(
+                2,
+                iters,
+                Arc::new(move || {
+                    let r = m.reserve(1_000, NOW.as_millis()).unwrap();
+                    assert!(m.release(r));
                 }),
             )
         })

@@ -660,8 +660,9 @@ impl BudgetLedger {
 
     fn claim_slot(&self, micros: i64, expires: i64, tag: u16) -> Option<(u32, u64)> {
         let n = self.slots.len();
-        // Relaxed: only a hint spreading threads over the slots.
-        let mut idx = self.counters.cursor.fetch_add(1, Ordering::Relaxed) % n;
+        // Relaxed: only a hint where a free slot probably is (a plain load and store, not
+        // a read-modify-write: two threads starting at the same slot cost one failed CAS).
+        let mut idx = self.counters.cursor.load(Ordering::Relaxed) % n;
         for _ in 0..n {
             let slot = &self.slots[idx];
             // Relaxed: the CAS below re-checks the word.
@@ -692,6 +693,8 @@ impl BudgetLedger {
                         // Release: pairs with the settler's Acquire CAS.
                         Ordering::Release,
                     );
+                    // Relaxed: the hint above; the next claim starts past this slot.
+                    self.counters.cursor.store(idx + 1, Ordering::Relaxed);
                     return Some((idx as u32, generation));
                 }
             }
