@@ -204,10 +204,13 @@ impl Arena {
         (logical - self.origin) as u32
     }
 
-    /// `true` when the next push could need a reference past [`REF_LIMIT`].
+    /// `true` when the next push could need a reference past [`REF_LIMIT`]. Bounds
+    /// `end() + CHUNK` from above by the end of the chunk after the last one (no look
+    /// into the last chunk: this runs once per event), so it answers `true` at most a
+    /// chunk earlier than needed.
     #[inline]
     fn needs_rebase(&self, limit: u64) -> bool {
-        self.end() + CHUNK - self.origin >= limit
+        ((self.front + self.chunks.len() as u64 + 1) << CHUNK_SHIFT) - self.origin >= limit
     }
 
     /// Drops the front chunk; returns (touches, of which already counted as dropped).
@@ -835,6 +838,8 @@ impl Store {
         // The first stale bucket on the probe path (a key whose touches were all
         // evicted: no stored touch refers to it any more), reused for a new key.
         let mut stale = None;
+        // `Arena::is_live` with the range computed once per probe.
+        let live_from = self.views.live_from();
         loop {
             let s = self.keys[i];
             if s.adv == FREE {
@@ -859,7 +864,7 @@ impl Store {
                 return i as u32;
             }
             if stale.is_none()
-                && !self.views.is_live(s.view)
+                && (s.view == NONE || u64::from(s.view) < live_from)
                 && self
                     .click_heads
                     .get(&(i as u32))
