@@ -124,6 +124,18 @@ fn assert_same(got: &RefResult, want: &RefResult) -> Result<(), TestCaseError> {
 
 /// Events on an hourly grid (so window edges and equal times are common), unique
 /// impression ids, some clicks on unknown impressions, some repeated order ids.
+/// Advertiser and campaign ids as generated (small: the id index's dense array) or spread
+/// over the 64-bit range (its hashed table), keeping distinct ids distinct.
+fn wide_ids(wide: bool) -> impl Fn(u64) -> u64 {
+    move |x| {
+        if wide {
+            x.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 1 << 63
+        } else {
+            x
+        }
+    }
+}
+
 fn arb_events() -> impl Strategy<Value = Vec<Event>> {
     let one = (
         0u8..10,
@@ -135,7 +147,8 @@ fn arb_events() -> impl Strategy<Value = Vec<Event>> {
         0u64..4,
         0i64..3,
     );
-    prop::collection::vec(one, 1..60).prop_map(|raw| {
+    (prop::collection::vec(one, 1..60), any::<bool>()).prop_map(|(raw, wide)| {
+        let w = wide_ids(wide);
         let mut events = Vec::new();
         let mut next_imp = 0u64;
         for (n, (kind, hour, hh, adv, campaign, target, order, jitter)) in
@@ -145,11 +158,11 @@ fn arb_events() -> impl Strategy<Value = Vec<Event>> {
             let t = hour * H + (jitter - 1).max(0) * if hour % 2 == 0 { 1 } else { -1 };
             match kind {
                 0..=4 => {
-                    events.push(imp(next_imp, t, hh, adv, adv * 10 + campaign));
+                    events.push(imp(next_imp, t, hh, w(adv), w(adv * 10 + campaign)));
                     next_imp += 1;
                 }
                 5..=6 => events.push(click(target, t)),
-                _ => events.push(conv(n as u64, t, hh, adv, (order < 2).then_some(order))),
+                _ => events.push(conv(n as u64, t, hh, w(adv), (order < 2).then_some(order))),
             }
         }
         events
@@ -237,35 +250,38 @@ fn arb_long_events() -> impl Strategy<Value = Vec<Event>> {
         0u64..3,
         0i64..3,
     );
-    (prop::collection::vec(one, 150..500), 0i64..3).prop_map(|(raw, stretch)| {
-        let mut events = Vec::new();
-        let mut next_imp = 0u64;
-        let mut minute = 0i64;
-        for (n, (kind, hh, adv, campaign, back, order, jitter)) in raw.into_iter().enumerate() {
-            // Time moves forward 0-10 minutes per event (two days over ~400 events).
-            minute += (n as i64 * 7 + stretch) % 11;
-            let t = minute * M + (jitter - 1);
-            match kind {
-                0..=12 => {
-                    events.push(imp(next_imp, t, hh, adv, adv * 10 + campaign));
-                    next_imp += 1;
+    (prop::collection::vec(one, 150..500), 0i64..3, any::<bool>()).prop_map(
+        |(raw, stretch, wide)| {
+            let w = wide_ids(wide);
+            let mut events = Vec::new();
+            let mut next_imp = 0u64;
+            let mut minute = 0i64;
+            for (n, (kind, hh, adv, campaign, back, order, jitter)) in raw.into_iter().enumerate() {
+                // Time moves forward 0-10 minutes per event (two days over ~400 events).
+                minute += (n as i64 * 7 + stretch) % 11;
+                let t = minute * M + (jitter - 1);
+                match kind {
+                    0..=12 => {
+                        events.push(imp(next_imp, t, hh, w(adv), w(adv * 10 + campaign)));
+                        next_imp += 1;
+                    }
+                    13..=16 => {
+                        // Mostly a recent impression; sometimes one long gone or unknown.
+                        let target = next_imp.saturating_sub(1 + back);
+                        events.push(click(target, t + (back as i64 % 5) * M));
+                    }
+                    _ => events.push(conv(
+                        n as u64,
+                        t,
+                        hh,
+                        w(adv),
+                        (order < 1).then_some(n as u64 % 7),
+                    )),
                 }
-                13..=16 => {
-                    // Mostly a recent impression; sometimes one long gone or unknown.
-                    let target = next_imp.saturating_sub(1 + back);
-                    events.push(click(target, t + (back as i64 % 5) * M));
-                }
-                _ => events.push(conv(
-                    n as u64,
-                    t,
-                    hh,
-                    adv,
-                    (order < 1).then_some(n as u64 % 7),
-                )),
             }
-        }
-        events
-    })
+            events
+        },
+    )
 }
 
 proptest! {
