@@ -9,14 +9,16 @@
 //!   floor no real ledger reaches), and `booked_mutex`, the same bookkeeping as the
 //!   ledger (day rollover, lifetime limit, flight, a 1,024-slot reservation table (the default `max_outstanding`) with
 //!   generation tokens and expiry, statistics) behind one `Mutex`: the fair comparison.
+//! - `ledger_expire`: the tick's sweep, `BudgetStore::expire` over 100,000 ledgers of 16
+//!   slots with 1% holding a reservation not yet due.
 //! - `frequency`: `check` and `record` of one fixed daily cap for identities drawn
 //!   uniformly from 100,000 already-tracked users.
 
 use adloop::core::{AdvertiserId, CampaignId, DurationMs, Money, Timestamp, UserId};
 use adloop::pacing::{
-    BudgetConfig, BudgetLedger, CapScope, CapWindow, FrequencyCap, FrequencyStore, Identities,
-    IdentityKind, InProcessFrequencyStore, PacingController, PacingMode, TargetCurve,
-    ThrottleSettings,
+    BudgetConfig, BudgetLedger, BudgetStore, CapScope, CapWindow, FrequencyCap, FrequencyStore,
+    Identities, IdentityKind, InProcessBudgetStore, InProcessFrequencyStore, PacingController,
+    PacingMode, TargetCurve, ThrottleSettings,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
@@ -266,6 +268,34 @@ fn ledger_reserve(c: &mut Criterion) {
     g.finish();
 }
 
+/// `BudgetStore::expire` over 100,000 ledgers of 16 slots (the engine's default), 1% of
+/// them holding one reservation that is not yet due: the pacing tick's sweep.
+fn expire(c: &mut Criterion) {
+    const LEDGERS: u64 = 100_000;
+    let store = InProcessBudgetStore::new();
+    let config = BudgetConfig {
+        daily: Some(Money::from_units(1_000).unwrap()),
+        max_outstanding: 16,
+        ..BudgetConfig::default()
+    };
+    for id in 0..LEDGERS {
+        store.upsert(CampaignId(id), config).unwrap();
+        if id % 100 == 0 {
+            store
+                .try_reserve(CampaignId(id), Money::from_micros(1_000), NOW)
+                .unwrap();
+        }
+    }
+    let mut g = c.benchmark_group("ledger_expire");
+    g.bench_function("100k_ledgers_1pct_outstanding", |b| {
+        b.iter(|| {
+            let e = store.expire(black_box(NOW));
+            assert_eq!(e.count, 0);
+        })
+    });
+    g.finish();
+}
+
 fn frequency(c: &mut Criterion) {
     const USERS: u64 = 100_000;
     let store = InProcessFrequencyStore::new(DurationMs::ZERO, 1 << 20);
@@ -305,5 +335,5 @@ fn frequency(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, admit, ledger_reserve, frequency);
+criterion_group!(benches, admit, ledger_reserve, expire, frequency);
 criterion_main!(benches);

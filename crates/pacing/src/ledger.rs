@@ -13,11 +13,15 @@
 //! - `lifetime_used` (`AtomicI64`): reserved + committed micros over the flight; reserve
 //!   is a CAS loop that refuses to pass the lifetime limit, settle is a `fetch_sub`.
 //! - `daily_committed` (`AtomicU64`, same packing) and `committed`, `reserved`,
-//!   `released`, `expired` (`AtomicI64`): monotonic statistics.
+//!   `released`, `expired` (`AtomicI64`): monotonic statistics. One exception to
+//!   `Relaxed` below: `expire` skips a ledger whose `lifetime_used − committed` (the money
+//!   outstanding) is zero, reading `committed` with `Acquire` first, paired with the
+//!   commit's `Release` `fetch_add`, so the two loads cannot mix a newer commit with an
+//!   older `lifetime_used` (see `may_have_outstanding`).
 //!
 //!   The budget invariant (`used ≤ limit`) is a property of each counter's own
 //!   modification order, which every atomic read-modify-write respects whatever its
-//!   ordering, so all counter operations are `Relaxed`.
+//!   ordering, so the counter operations are `Relaxed` (but for the one pair above).
 //! - Each [`Slot`] has `state: AtomicU64` = `generation << 3 | status`. The reserving
 //!   thread claims a free slot by CAS to `CLAIMING` with a new generation, writes
 //!   `amount`, `expires_at` and `day_tag` (`Relaxed`), then publishes them with a
@@ -797,8 +801,9 @@ impl BudgetLedger {
         let actual = actual.micros();
         let rest = reservation.amount.micros() - actual;
         self.give_back(tag, rest);
-        // Relaxed: statistics counter (module docs).
-        self.counters.committed.fetch_add(actual, Ordering::Relaxed);
+        // Release: `expire`'s skip check reads this with Acquire and then `lifetime_used`,
+        // which must then include this reservation's addition (`may_have_outstanding`).
+        self.counters.committed.fetch_add(actual, Ordering::Release);
         // Relaxed: statistics counter (module docs).
         self.counters.released.fetch_add(rest, Ordering::Relaxed);
         if actual > 0 {
@@ -830,10 +835,15 @@ impl BudgetLedger {
     }
 
     /// Expires every reservation whose time-to-live ended at or before `now`, returning
-    /// its money. Call it from the pacing tick; it scans all slots (`max_outstanding`
-    /// loads) and may run concurrently with everything else.
+    /// its money. Call it from the pacing tick; it may run concurrently with everything
+    /// else. A ledger with no money outstanding (the common case: most campaigns hold no
+    /// reservation between ticks) costs two loads; otherwise it scans all slots
+    /// (`max_outstanding` loads).
     pub fn expire(&self, now: Timestamp) -> Expired {
         let mut out = Expired::default();
+        if !self.may_have_outstanding() {
+            return out;
+        }
         for slot in self.slots.iter() {
             // Acquire: pairs with the claimer's Release store of LIVE, so `expires_at`
             // below is the value of this generation.
@@ -876,6 +886,27 @@ impl BudgetLedger {
             out.amount = out.amount.saturating_add(Money::from_micros(micros));
         }
         out
+    }
+
+    /// False only when no reservation that was made before this call (in happens-before
+    /// order) is still unsettled, so `expire` may skip the slots.
+    ///
+    /// Every reservation adds its amount (> 0) to `lifetime_used` before its slot goes
+    /// LIVE; settling removes it (release, expiry) or all but the charged part, which a
+    /// commit then adds to `committed`. So `lifetime_used − committed` is the money
+    /// outstanding, and it stays positive while any reservation is, if the two loads
+    /// do not mix times: `committed` is read first, with `Acquire` pairing with the
+    /// commit's `Release` `fetch_add`, so every commit it counts has its reservation's
+    /// addition (and, by coherence, anything before it in `lifetime_used`'s order)
+    /// visible to the second load. A reservation made before this call is counted in
+    /// `lifetime_used` by coherence as well. Racing settlements only make the
+    /// difference larger than the outstanding money (a scan, never a missed slot).
+    fn may_have_outstanding(&self) -> bool {
+        // Acquire: pairs with `commit`'s Release `fetch_add` (see above).
+        let committed = self.counters.committed.load(Ordering::Acquire);
+        // Relaxed: ordered after the Acquire load above (see above).
+        let used = self.counters.lifetime_used.load(Ordering::Relaxed);
+        used > committed
     }
 
     /// What has been spent, as seen at `now` (today is the local day of `now`).
@@ -1220,6 +1251,31 @@ mod tests {
         ));
         assert_eq!(l.spend(later).used_today, Money::ZERO);
         assert_eq!(l.totals().expired, m(70));
+    }
+
+    #[test]
+    fn expire_skips_only_ledgers_with_nothing_outstanding() {
+        let l = ledger(1_000, None);
+        assert!(!l.may_have_outstanding());
+        let a = l.try_reserve(m(70), T0).unwrap();
+        let b = l.try_reserve(m(30), T0).unwrap();
+        assert!(l.may_have_outstanding());
+        l.commit(&a, m(70)).unwrap(); // a full commit: both counters move by 70
+        assert!(l.may_have_outstanding(), "b is still outstanding");
+        l.commit(&b, m(10)).unwrap();
+        assert!(!l.may_have_outstanding());
+        let c = l.try_reserve(m(5), T0).unwrap();
+        assert!(l.may_have_outstanding());
+        l.release(&c).unwrap();
+        assert!(!l.may_have_outstanding());
+        // A restored outstanding reservation counts as well, and still expires.
+        let d = l.try_reserve(m(5), T0).unwrap();
+        let restored = BudgetLedger::from_snapshot(&l.snapshot()).unwrap();
+        assert!(restored.may_have_outstanding());
+        let e = restored.expire(T0 + DurationMs::from_mins(5));
+        assert_eq!((e.count, e.amount), (1, m(5)));
+        assert!(!restored.may_have_outstanding());
+        l.release(&d).unwrap();
     }
 
     #[test]

@@ -123,3 +123,30 @@ fn release_and_reserve_hand_over_money_and_slot() {
         assert_balanced(&l);
     });
 }
+
+/// `expire` skips a ledger when `lifetime_used − committed` shows no money outstanding.
+/// While another thread reserves and commits in full (adding to both counters), an
+/// `expire` must still find a reservation made before it: reading a newer `committed`
+/// with an older `lifetime_used` would make the outstanding money look like zero.
+#[test]
+fn expire_never_skips_an_outstanding_reservation() {
+    loom::model(|| {
+        let l = tiny(10, 10, 2);
+        let held = l.try_reserve(m(2), NOW).unwrap();
+        let later = NOW + DurationMs::from_millis(10);
+        let other = {
+            let l = Arc::clone(&l);
+            thread::spawn(move || {
+                // Made at `later`, so it is not due at the expire below.
+                let r = l.try_reserve(m(2), later).unwrap();
+                l.commit(&r, m(2)).unwrap();
+            })
+        };
+        let expired = l.expire(later);
+        other.join().unwrap();
+        assert_eq!(expired.count, 1, "the held reservation was skipped");
+        assert_eq!(expired.amount, m(2));
+        assert!(l.commit(&held, m(1)).is_err());
+        assert_balanced(&l);
+    });
+}
