@@ -78,9 +78,14 @@
 //! an append, a conversion walks its own key's chains. [`Attributor::ingest_all`]
 //! prefetches the buckets of the events 16 ahead of the one it joins, so their misses
 //! overlap (about 2× the events per CPU-second of one `ingest` call per event): prefer it
-//! for batches. The prefetch and the SSE2 compares of an index group (eight entries per
-//! instruction pair) are the crate's `unsafe` blocks, x86-64 only (elsewhere a no-op and
-//! plain loops), each SAFETY-commented.
+//! for batches. On Linux both tables ask the kernel for transparent huge pages
+//! (`madvise(MADV_HUGEPAGE)`, advice only): their lookups are random, and with 4 KiB pages
+//! nearly every one is also a page walk. Campaign and advertiser ids are interned through
+//! a dense array (ids below 2¹⁶) or a seeded open-addressing table, not a `HashMap`, per
+//! event. The prefetch, the SSE2 compares of an index group (eight entries per
+//! instruction pair) and the `madvise` call are the crate's `unsafe` blocks (the first two
+//! x86-64 only: elsewhere a no-op and plain loops; the last Linux only), each
+//! SAFETY-commented.
 //! `benches/attribution.rs` measures events/s and bytes per stored touch (everything the
 //! store holds, by capacity, over the touches stored); see `docs/attribution.md`.
 //!
