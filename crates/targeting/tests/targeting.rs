@@ -545,3 +545,38 @@ fn scratch_shared_across_indexes_and_request_shapes() {
         }
     }
 }
+
+/// One scratch serving a small index, then a larger one: the small index's row-to-key
+/// step parks bits past its last key word (in a word the larger index uses for real
+/// keys), which must not leak into the larger index's answers.
+#[test]
+fn scratch_shared_by_a_small_and_a_large_index() {
+    let hit = parse("n in (1) and seg not in (9)").unwrap();
+    let miss = parse("n in (2) and seg not in (9)").unwrap();
+    let small: Vec<(u32, Expr)> = (0..10).map(|k| (k, hit.clone())).collect();
+    let large: Vec<(u32, Expr)> = (0..1000)
+        .map(|k| {
+            (
+                k,
+                if k % 100 == 99 {
+                    hit.clone()
+                } else {
+                    miss.clone()
+                },
+            )
+        })
+        .collect();
+    let small_ix = Index::build(small.iter().map(|(k, e)| (*k, e))).unwrap();
+    let large_ix = Index::build(large.iter().map(|(k, e)| (*k, e))).unwrap();
+    let mut req = Request::new();
+    req.push_int("n", 1);
+    let (mut scratch, mut out) = (Scratch::new(), Vec::new());
+    large_ix.matches(&req, &mut scratch, &mut out);
+    assert_eq!(out, reference(&large, &req));
+    for _ in 0..3 {
+        small_ix.matches(&req, &mut scratch, &mut out);
+        assert_eq!(out, reference(&small, &req));
+        large_ix.matches(&req, &mut scratch, &mut out);
+        assert_eq!(out, reference(&large, &req));
+    }
+}

@@ -59,6 +59,8 @@ use self::{
 const MAX_RUN_GAP: usize = 6;
 /// Keys emitted per block in [`Index::matches`] (at least 128, a power of two).
 const EMIT_BLOCK: usize = 256;
+/// Entries of `Index::row_key` per word of 64 rows: one per row, then the sink.
+const ROW_KEY_STRIDE: usize = 65;
 /// The dictionary id of a request value that no expression mentions.
 pub(crate) const NO_ID: u32 = u32::MAX;
 /// Deepest expression (in [`Expr::depth`] terms) an index accepts.
@@ -399,7 +401,10 @@ pub struct Index {
     rows: usize,
     /// All-ones over real rows, zero past the last row.
     valid: Vec<u64>,
-    /// Key ordinal per row, padded with zeros to whole words of 64 rows.
+    /// Key ordinal per row, [`ROW_KEY_STRIDE`] entries per word of 64 rows: the
+    /// word's 64 rows (zeros past the last row), then the sink (the first ordinal past
+    /// the real key words), where the
+    /// branch-free steps of `rows_to_keys` past a word's last set bit land.
     row_key: Vec<u32>,
     /// Distinct keys, ascending; key ordinals index this. Padded with zeros to whole
     /// words of 64 (the first `key_count` are real).
@@ -408,6 +413,9 @@ pub struct Index {
     /// `Some(keys[0])` when the keys are consecutive integers (the usual numbering of a
     /// snapshot's campaigns), so a key ordinal converts to its key by an addition.
     first_key: Option<u32>,
+    /// Whether this CPU has BMI1, BMI2 and POPCNT (checked once, at build), so the
+    /// output loops run in their compiled-for-those-features copies.
+    bit_kernels: bool,
     fallback: Fallback,
     anchored: Anchored,
     expressions: usize,
@@ -596,9 +604,14 @@ impl Index {
 
         // Members of each lane in row order: (row position, literal).
         let mut members: Vec<Vec<(u32, Lit<'_>)>> = vec![Vec::new(); lane_attr.len()];
-        let mut row_key = Vec::with_capacity(n);
+        let key_words = keys.len().div_ceil(64);
+        let sink = (key_words * 64) as u32;
+        let mut row_key = Vec::with_capacity(words * ROW_KEY_STRIDE);
         for (pos, (_, key_ord, i)) in order.iter().enumerate() {
             row_key.push(*key_ord);
+            if pos % 64 == 63 {
+                row_key.push(sink);
+            }
             for (lane, lit) in &rows[*i as usize].lits {
                 members[*lane as usize].push((pos as u32, *lit));
             }
@@ -620,7 +633,10 @@ impl Index {
             valid[words - 1] = (1u64 << (n % 64)) - 1;
         }
         let max_lane_words = lanes.iter().map(|l| l.words).max().unwrap_or(0);
-        row_key.resize(words * 64, 0);
+        if !n.is_multiple_of(64) {
+            row_key.resize(words * ROW_KEY_STRIDE - 1, 0);
+            row_key.push(sink);
+        }
         let key_count = keys.len();
         let first_key = keys.first().copied().filter(|&k0| {
             keys.iter()
@@ -637,6 +653,7 @@ impl Index {
             keys,
             key_count,
             first_key,
+            bit_kernels: bit_kernels_available(),
             fallback,
             anchored,
             expressions: pairs.len(),
@@ -710,7 +727,21 @@ impl Index {
             for lane in &self.lanes {
                 apply_lane(lane, &enc, result, h, patches);
             }
-            rows_to_keys(result, &self.row_key, keybits);
+            if self.bit_kernels {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `bit_kernels` is set only when the CPU has BMI1, BMI2 and
+                // POPCNT (`bit_kernels_available`), the features `rows_to_keys_bmi`
+                // is compiled for.
+                unsafe {
+                    rows_to_keys_bmi(result, &self.row_key, keybits);
+                }
+            } else {
+                rows_to_keys(result, &self.row_key, keybits);
+            }
+            // The sink word (just past the real key words) collects the bits of
+            // steps past a word's last row; nothing reads it, but a larger index
+            // sharing this scratch would.
+            keybits[self.keys.len() / 64] = 0;
         }
         if self.anchored.rows() > 0 {
             *epoch = epoch.wrapping_add(1);
@@ -727,49 +758,90 @@ impl Index {
                 keybits[k >> 6] |= 1 << (k & 63);
             }
         }
-        // Keys go out through a small block, so each costs a few instructions (no
-        // per-key capacity check); `keys` is padded to whole words of 64.
-        let mut block = [0u32; EMIT_BLOCK];
-        let mut n = 0usize;
-        for (w, (word, keys)) in keybits
-            .iter_mut()
-            .zip(self.keys.chunks_exact(64))
-            .enumerate()
-        {
-            let mut bits = *word;
-            if bits == 0 {
-                continue;
+        if self.bit_kernels {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as for `rows_to_keys_bmi` above.
+            unsafe {
+                emit_bmi(keybits, &self.keys, self.first_key, out);
             }
-            *word = 0;
-            if n > EMIT_BLOCK - 64 {
-                out.extend_from_slice(&block[..n]);
-                n = 0;
-            }
-            // `n < EMIT_BLOCK` in the loops: at most 64 writes follow a flush to `n <= 192`.
-            // Four keys per step, written unconditionally (a write past the last bit
-            // is overwritten or dropped), so the loop's exit is mostly predicted.
-            if let Some(first) = self.first_key {
-                // Keys `first, first + 1, …`: the ordinal gives the key (no load).
-                let base = first + 64 * w as u32;
-                while bits != 0 {
-                    for _ in 0..4 {
-                        block[n % EMIT_BLOCK] = base.wrapping_add(bits.trailing_zeros());
-                        n += usize::from(bits != 0);
-                        bits &= bits.wrapping_sub(1);
-                    }
+        } else {
+            emit(keybits, &self.keys, self.first_key, out);
+        }
+    }
+}
+
+/// Whether [`rows_to_keys_bmi`] and [`emit_bmi`] may run on this CPU.
+fn bit_kernels_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("bmi1")
+            && std::is_x86_feature_detected!("bmi2")
+            && std::is_x86_feature_detected!("popcnt")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Writes the keys whose bits are set in `keybits` to `out` in ascending order and
+/// clears `keybits`; `keys` is padded to whole words of 64.
+#[inline(never)]
+fn emit(keybits: &mut [u64], keys: &[u32], first_key: Option<u32>, out: &mut Vec<u32>) {
+    emit_body(keybits, keys, first_key, out);
+}
+
+/// [`emit`] compiled for BMI1, BMI2 and POPCNT (`tzcnt`, `blsr`, `popcnt` instead of
+/// their generic sequences).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi1,bmi2,popcnt")]
+#[inline(never)]
+fn emit_bmi(keybits: &mut [u64], keys: &[u32], first_key: Option<u32>, out: &mut Vec<u32>) {
+    emit_body(keybits, keys, first_key, out);
+}
+
+#[inline(always)]
+fn emit_body(keybits: &mut [u64], keys: &[u32], first_key: Option<u32>, out: &mut Vec<u32>) {
+    // Keys go out through a small block, so each costs a few instructions (no
+    // per-key capacity check); `keys` is padded to whole words of 64.
+    let mut block = [0u32; EMIT_BLOCK];
+    let mut n = 0usize;
+    for (w, (word, keys)) in keybits.iter_mut().zip(keys.chunks_exact(64)).enumerate() {
+        let mut bits = *word;
+        if bits == 0 {
+            continue;
+        }
+        *word = 0;
+        if n > EMIT_BLOCK - 64 {
+            out.extend_from_slice(&block[..n]);
+            n = 0;
+        }
+        // `n < EMIT_BLOCK` in the loops: at most 64 writes follow a flush to `n <= 192`.
+        // Four keys per step, written unconditionally (a write past the last bit
+        // is overwritten or dropped), so the loop's exit is mostly predicted.
+        let end = n + bits.count_ones() as usize;
+        if let Some(first) = first_key {
+            // Keys `first, first + 1, …`: the ordinal gives the key (no load).
+            let base = first + 64 * w as u32;
+            while bits != 0 {
+                for _ in 0..4 {
+                    block[n % EMIT_BLOCK] = base.wrapping_add(bits.trailing_zeros());
+                    n += 1;
+                    bits &= bits.wrapping_sub(1);
                 }
-            } else {
-                while bits != 0 {
-                    for _ in 0..4 {
-                        block[n % EMIT_BLOCK] = keys[bits.trailing_zeros() as usize % 64];
-                        n += usize::from(bits != 0);
-                        bits &= bits.wrapping_sub(1);
-                    }
+            }
+        } else {
+            while bits != 0 {
+                for _ in 0..4 {
+                    block[n % EMIT_BLOCK] = keys[bits.trailing_zeros() as usize % 64];
+                    n += 1;
+                    bits &= bits.wrapping_sub(1);
                 }
             }
         }
-        out.extend_from_slice(&block[..n]);
+        n = end;
     }
+    out.extend_from_slice(&block[..n]);
 }
 
 #[inline(never)]
@@ -832,19 +904,34 @@ fn encode(
     }
 }
 
-/// Sets the key bit of every row set in `result`; `row_key` is padded to whole words of
-/// 64 rows.
+/// Sets the key bit of every row set in `result`; `row_key` holds [`ROW_KEY_STRIDE`]
+/// entries per word (64 rows, then the sink).
 #[inline(never)]
 fn rows_to_keys(result: &[u64], row_key: &[u32], keybits: &mut [u64]) {
-    for (&word, row_key) in result.iter().zip(row_key.chunks_exact(64)) {
+    rows_to_keys_body(result, row_key, keybits);
+}
+
+/// [`rows_to_keys`] compiled for BMI1, BMI2 and POPCNT.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi1,bmi2,popcnt")]
+#[inline(never)]
+fn rows_to_keys_bmi(result: &[u64], row_key: &[u32], keybits: &mut [u64]) {
+    rows_to_keys_body(result, row_key, keybits);
+}
+
+#[inline(always)]
+fn rows_to_keys_body(result: &[u64], row_key: &[u32], keybits: &mut [u64]) {
+    let (row_key, _) = row_key.as_chunks::<ROW_KEY_STRIDE>();
+    for (&word, row_key) in result.iter().zip(row_key) {
         let mut bits = word;
-        // Four bits per step without a branch per bit (a step past the last bit ORs
-        // in nothing): at a few bits per word the loop's exit is then mostly
-        // predicted, where a branch per bit mispredicts about once per word.
+        // Four bits per step without a branch per bit: a step past the last bit
+        // (`trailing_zeros` 64) sets the sink's bit, so no step needs a mask. At a
+        // few bits per word the loop's exit is then mostly predicted, where a branch
+        // per bit mispredicts about once per word.
         while bits != 0 {
             for _ in 0..4 {
-                let k = row_key[bits.trailing_zeros() as usize % 64] as usize;
-                keybits[k >> 6] |= u64::from(bits != 0) << (k & 63);
+                let k = row_key[bits.trailing_zeros() as usize] as usize;
+                keybits[k >> 6] |= 1 << (k & 63);
                 bits &= bits.wrapping_sub(1);
             }
         }
@@ -1203,13 +1290,118 @@ impl Scratch {
         if self.h.len() < 2 * index.max_lane_words {
             self.h.resize(2 * index.max_lane_words, 0);
         }
-        let key_words = index.keys.len().div_ceil(64);
+        // The key words, then the sink word of `rows_to_keys`.
+        let key_words = index.keys.len().div_ceil(64) + 1;
         if self.keybits.len() < key_words {
             self.keybits.resize(key_words, 0);
         }
         self.spans.resize(index.dicts.attrs.len(), Span::default());
         if self.presence.len() < index.anchored.presence_len() {
             self.presence.resize(index.anchored.presence_len(), 0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A random bitset of `words` words, each word empty, sparse, dense or full.
+    fn bitset(words: usize) -> impl Strategy<Value = Vec<u64>> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just(0u64),
+                any::<u64>().prop_map(|w| w & w.rotate_left(17) & w.rotate_left(41)),
+                any::<u64>(),
+                Just(!0u64),
+            ],
+            words,
+        )
+    }
+
+    /// Rows to key bits: every kernel sets exactly the bits a per-row loop sets.
+    fn check_rows_to_keys(result: &[u64], ords: &[u32], key_count: usize) {
+        let key_words = key_count.div_ceil(64);
+        let sink = (key_words * 64) as u32;
+        let mut row_key = Vec::new();
+        for chunk in ords.chunks(64) {
+            row_key.extend_from_slice(chunk);
+            row_key.resize(row_key.len().next_multiple_of(ROW_KEY_STRIDE) - 1, 0);
+            row_key.push(sink);
+        }
+        let mut want = vec![0u64; key_words];
+        for (r, &ord) in ords.iter().enumerate() {
+            if result[r / 64] >> (r % 64) & 1 == 1 {
+                want[ord as usize / 64] |= 1 << (ord % 64);
+            }
+        }
+        let mut got = vec![0u64; key_words + 1];
+        rows_to_keys(result, &row_key, &mut got);
+        assert_eq!(got[..key_words], want[..]);
+        #[cfg(target_arch = "x86_64")]
+        if bit_kernels_available() {
+            let mut got = vec![0u64; key_words + 1];
+            // SAFETY: the CPU has the kernel's features (checked just above).
+            unsafe { rows_to_keys_bmi(result, &row_key, &mut got) };
+            assert_eq!(got[..key_words], want[..]);
+        }
+    }
+
+    /// Key bits to keys: every kernel appends exactly the set ordinals' keys, in
+    /// order, and leaves the key bits cleared.
+    fn check_emit(keybits: &[u64], keys: &[u32], first_key: Option<u32>) {
+        let mut want = Vec::new();
+        for (w, &word) in keybits.iter().enumerate() {
+            for b in 0..64 {
+                if word >> b & 1 == 1 {
+                    want.push(keys[w * 64 + b]);
+                }
+            }
+        }
+        let mut bits = keybits.to_vec();
+        let mut out = Vec::new();
+        emit(&mut bits, keys, first_key, &mut out);
+        assert_eq!(out, want);
+        assert!(bits.iter().all(|&w| w == 0));
+        #[cfg(target_arch = "x86_64")]
+        if bit_kernels_available() {
+            let mut bits = keybits.to_vec();
+            let mut out = Vec::new();
+            // SAFETY: the CPU has the kernel's features (checked just above).
+            unsafe { emit_bmi(&mut bits, keys, first_key, &mut out) };
+            assert_eq!(out, want);
+            assert!(bits.iter().all(|&w| w == 0));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn rows_to_keys_sets_each_surviving_rows_key(
+            (result, ords, key_count) in (1usize..40).prop_flat_map(|words| {
+                (1usize..3000).prop_flat_map(move |key_count| (
+                    bitset(words),
+                    proptest::collection::vec(0..key_count as u32, words * 64),
+                    Just(key_count),
+                ))
+            })
+        ) {
+            check_rows_to_keys(&result, &ords, key_count);
+        }
+
+        #[test]
+        fn emission_writes_each_set_keys_key_in_order(
+            keybits in (1usize..40).prop_flat_map(bitset),
+            first in 0u32..1000,
+            consecutive in any::<bool>(),
+        ) {
+            let keys: Vec<u32> = (0..keybits.len() as u32 * 64)
+                .map(|o| if consecutive { first + o } else { first + 3 * o + o % 2 })
+                .collect();
+            check_emit(&keybits, &keys, consecutive.then_some(first));
         }
     }
 }
