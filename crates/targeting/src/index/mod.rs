@@ -57,6 +57,9 @@ use self::{
 /// Most words between two runs of a lane's rows that are joined into one run (for
 /// lanes of at most 7 distinct values; fewer for lanes of more).
 const MAX_RUN_GAP: usize = 6;
+/// Lanes whose runs average fewer words than this are walked word by word (see
+/// `Lane::word_of`).
+const SHORT_RUN: usize = 8;
 /// Keys emitted per block in [`Index::matches`] (at least 128, a power of two).
 const EMIT_BLOCK: usize = 256;
 /// Entries of `Index::row_key` per word of 64 rows: one per row, then the sink.
@@ -309,6 +312,10 @@ struct Run {
 struct Lane {
     attr: u32,
     runs: Vec<Run>,
+    /// For a lane of many short runs, the result word of each lane-local word: one
+    /// loop over the lane's words instead of a loop per run, whose varying lengths
+    /// mispredict about once or twice per run. Empty for lanes of long runs.
+    word_of: Vec<u32>,
     words: usize,
     m0: Vec<u64>,
     by_value: Vec<Plan>,
@@ -325,6 +332,7 @@ struct Lane {
 impl Lane {
     fn heap_bytes(&self) -> usize {
         self.runs.capacity() * 12
+            + self.word_of.capacity() * 4
             + self.m0.capacity() * 8
             + self.by_value.capacity() * 8
             + self.entries.capacity() * 4
@@ -985,6 +993,20 @@ fn and_xor_runs(result: &mut [u64], runs: &[Run], m0: &[u64], p: &[u64]) {
     }
 }
 
+/// `result[word_of[l]] &= src[l]` for every lane-local word `l`.
+fn and_words(result: &mut [u64], word_of: &[u32], src: &[u64]) {
+    for (&w, &s) in word_of.iter().zip(src) {
+        result[w as usize] &= s;
+    }
+}
+
+/// `result[word_of[l]] &= m0[l] ^ p[l]` for every lane-local word `l`.
+fn and_xor_words(result: &mut [u64], word_of: &[u32], m0: &[u64], p: &[u64]) {
+    for ((&w, &z), &p) in word_of.iter().zip(m0).zip(p) {
+        result[w as usize] &= z ^ p;
+    }
+}
+
 fn and_runs(result: &mut [u64], runs: &[Run], src: &[u64]) {
     for r in runs {
         let dst = &mut result[r.word as usize..(r.word + r.len) as usize];
@@ -1074,6 +1096,8 @@ fn apply_lane(
     let m = lane.words;
     let dense = |start: u32| &lane.dense[start as usize..start as usize + m];
     match patches.dense.as_slice() {
+        [] if !lane.word_of.is_empty() => and_words(result, &lane.word_of, &lane.m0),
+        [one] if !lane.word_of.is_empty() => and_words(result, &lane.word_of, dense(*one)),
         [] => and_runs(result, &lane.runs, &lane.m0),
         [one] => and_runs(result, &lane.runs, dense(*one)),
         several => {
@@ -1091,7 +1115,11 @@ fn apply_lane(
                     _ => {}
                 }
             }
-            and_xor_runs(result, &lane.runs, m0, acc);
+            if lane.word_of.is_empty() {
+                and_xor_runs(result, &lane.runs, m0, acc);
+            } else {
+                and_xor_words(result, &lane.word_of, m0, acc);
+            }
         }
     }
     for &(w, bits) in &patches.keep {
@@ -1212,9 +1240,16 @@ fn build_lane(
     in_pairs.sort_unstable();
     in_pairs.dedup();
 
+    // Runs of fewer than `SHORT_RUN` words on average: one loop over the words.
+    let word_of = if runs.len() * SHORT_RUN > m {
+        runs.iter().flat_map(|r| r.word..r.word + r.len).collect()
+    } else {
+        Vec::new()
+    };
     let mut lane = Lane {
         attr,
         runs,
+        word_of,
         words: m,
         ..Lane::default()
     };
