@@ -849,6 +849,32 @@ impl Store {
         }
     }
 
+    /// The newest view of key `slot` ([`NONE`] if none, or if `slot` is out of range: a
+    /// slot remembered across a key-table rebuild may be), for warming a conversion's
+    /// chain walk ahead of its finalization (`Attributor::warm_conversion`).
+    #[inline]
+    pub(crate) fn view_head(&self, slot: u32) -> u32 {
+        self.keys.get(slot as usize).map_or(NONE, |s| s.view)
+    }
+
+    /// Starts loading view `r`'s record (a hint: a dropped or unknown reference is ignored).
+    #[inline]
+    pub(crate) fn warm_view_ref(&self, r: u32) {
+        if let Some((k, off)) = self.views.locate(r) {
+            prefetch(&self.views.chunks[k].touches[off]);
+        }
+    }
+
+    /// The view before `r` in its key's chain if `r` is stored and not older than
+    /// `stop` (a chain walk reads on past it), else [`NONE`].
+    #[inline]
+    pub(crate) fn prev_view_ref(&self, r: u32, stop: i64) -> u32 {
+        match self.views.get(r) {
+            Some(t) if t.time >= stop && t.prev < r => t.prev,
+            _ => NONE,
+        }
+    }
+
     /// The slot of key (identity, advertiser index), if stored.
     #[inline]
     pub(crate) fn find_slot(&self, identity: u64, adv: u32) -> Option<u32> {
@@ -1616,6 +1642,26 @@ mod tests {
             assert_eq!(s.find_view(i * 7 + 3).map(|v| v.time), Some(5_000));
         }
         assert!(s.find_view(1 << 50).is_some());
+    }
+
+    #[test]
+    fn warming_helpers_follow_the_chain_a_walk_reads() {
+        let mut s = Store::new(1_000_000, 1_000_000);
+        let k = s.slot_for(3, 0);
+        for i in 0..5u64 {
+            s.add_view(k, 100 * i as i64, i, 0);
+        }
+        let mut r = s.view_head(k);
+        let mut seen = Vec::new();
+        while r != NONE {
+            s.warm_view_ref(r);
+            seen.push(s.views.get(r).map(|t| t.impression));
+            r = s.prev_view_ref(r, 150);
+        }
+        // Newest first; the walk reads the first view older than `stop` and ends there.
+        assert_eq!(seen, [Some(4), Some(3), Some(2), Some(1)]);
+        assert_eq!(s.view_head(u32::MAX - 1), NONE, "a slot out of range");
+        s.warm_view_ref(NONE);
     }
 
     #[test]
