@@ -823,10 +823,8 @@ fn emit_body(keybits: &mut [u64], keys: &[u32], first_key: Option<u32>, out: &mu
         // Which of these 64 words hold keys, found without a branch per word: the
         // walk below then visits only those, where a test per word mispredicts
         // about twice per non-empty word when few words hold keys.
-        let mut live = 0u64;
-        for (j, &word) in chunk.iter().enumerate() {
-            live |= u64::from(word != 0) << j;
-        }
+        let live = live_words(chunk);
+        let mut live = live;
         while live != 0 {
             let j = live.trailing_zeros() as usize;
             live &= live.wrapping_sub(1);
@@ -865,6 +863,23 @@ fn emit_body(keybits: &mut [u64], keys: &[u32], first_key: Option<u32>, out: &mu
         }
     }
     out.extend_from_slice(&block[..n]);
+}
+
+/// Bit `j` set when `words[j] != 0`, for at most 64 words: a fixed-length loop over
+/// whole chunks (unrolled, no branch), then any tail.
+#[inline(always)]
+fn live_words(words: &[u64]) -> u64 {
+    let mut live = 0u64;
+    if let Ok(words) = <&[u64; 64]>::try_from(words) {
+        for (j, &word) in words.iter().enumerate() {
+            live |= ((word | word.wrapping_neg()) >> 63) << j;
+        }
+    } else {
+        for (j, &word) in words.iter().enumerate() {
+            live |= ((word | word.wrapping_neg()) >> 63) << j;
+        }
+    }
+    live
 }
 
 #[inline(never)]
