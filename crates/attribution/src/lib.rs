@@ -78,7 +78,10 @@
 //! an append, a conversion walks its own key's chains. [`Attributor::ingest_all`]
 //! prefetches the buckets of the events 16 ahead of the one it joins, so their misses
 //! overlap (about 2× the events per CPU-second of one `ingest` call per event): prefer it
-//! for batches. On Linux both tables ask the kernel for transparent huge pages
+//! for batches. Every accepted event (either path) also takes one step of warming the
+//! walk of the conversion due next: its key bucket, then its newest views, one prefetched
+//! link per event, so the walk mostly reads cached lines when the watermark passes it.
+//! On Linux both tables ask the kernel for transparent huge pages
 //! (`madvise(MADV_HUGEPAGE)`, advice only): their lookups are random, and with 4 KiB pages
 //! nearly every one is also a page walk. Campaign and advertiser ids are interned through
 //! a dense array (ids below 2¹⁶) or a seeded open-addressing table, not a `HashMap`, per
