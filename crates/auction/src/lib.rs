@@ -65,7 +65,9 @@
 //! - Ranked slots and pods sort eligible candidates by a packed 128-bit key.
 //! - Pods: exact branch and bound with a lexicographic greedy bound over a lazily
 //!   materialized ranking (the best 64 candidates selected and sorted first, more only as
-//!   the search reaches them), separation checked against the ads on the current path;
+//!   the search reaches them), separation checked against the ads on the current path
+//!   and, where ads crowd into few advertisers, domains, creatives or categories, inside
+//!   the bound too (one ad per group), which keeps such pods from going exponential;
 //!   VCG pricing re-runs the search once per placed ad, starting from the known pod minus
 //!   that ad.
 //! - Up to 32 candidates nothing touches the heap: every scratch buffer and the

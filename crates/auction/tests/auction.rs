@@ -640,6 +640,70 @@ proptest! {
 // ---------------------------------------------------------------------------------------
 // Larger pods: branch and bound against exhaustive search at 16 candidates.
 
+/// Candidates crowded into few groups for every separation rule (3 advertisers, 2
+/// domains, 4 creatives, categories among 3), where the pod search's grouped bounds
+/// prune: the regime in which a bound that is too tight would drop the best pod.
+fn gen_crowded() -> impl Strategy<Value = Gen> {
+    (
+        (
+            0u64..3,
+            prop::sample::select(vec![0u8, 0, 0, 1]),
+            50i64..2_000,
+        ),
+        (1u8..8, prop::option::weighted(0.6, 0u64..2)),
+        (prop::sample::select(vec![15u32, 30, 45, 60]), 0u64..4),
+    )
+        .prop_map(
+            |((adv, tier, bid_cents), (cats, domain), (dur, creative))| Gen {
+                adv,
+                tier,
+                bid_cents,
+                mult: 0,
+                deal_floor: None,
+                fixed: None,
+                cats,
+                domain,
+                dur,
+                creative,
+                cpc: false,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn pod_with_crowded_groups_is_optimal(
+        gens in prop::collection::vec(gen_crowded(), 6..14),
+        config in gen_config(),
+        slots in 2u16..9,
+        dur in prop::sample::select(vec![60u32, 120, 240]),
+        (a, d, cat, cr) in (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
+        seed in any::<u64>(),
+    ) {
+        let cands = build(&gens);
+        let sep = Separation { advertiser: a, domain: d, category: cat, creative: cr };
+        let spec = PodSpec { separation: sep, ..PodSpec::new(slots, dur) };
+        let mut out = Outcome::new();
+        Auction::new(config).unwrap().run_pod(&spec, &cands, seed, &mut out).unwrap();
+        let set: Vec<usize> = out.placements().iter().map(|p| p.key as usize).collect();
+        for (x, &i) in set.iter().enumerate() {
+            for &j in &set[x + 1..] {
+                prop_assert!(separated(&sep, &cands[i], &cands[j]), "{} and {} share a pod", i, j);
+            }
+        }
+        let mut tiers: Vec<u8> = cands
+            .iter()
+            .filter(|c| pod_eligible(&spec, c))
+            .map(|c| tier_of(&config, c))
+            .collect();
+        tiers.sort_unstable_by(|a, b| b.cmp(a));
+        tiers.dedup();
+        prop_assert_eq!(pod_score(&config, &cands, &set, &tiers), exhaustive_pod(&config, &spec, &cands));
+    }
+}
+
 #[test]
 fn pod_matches_exhaustive_on_sixteen_candidates() {
     let mut state = 0x1234_5678_u64;

@@ -452,8 +452,19 @@ fn check(u: &mut Unstructured<'_>) -> Result<()> {
         }
     };
 
-    // Determinism, also into a reused outcome.
+    // Determinism, also into a reused outcome whose buffers an auction of more
+    // candidates than their inline capacities (up to 64) grew and left holding stale data.
     let mut reused = Outcome::new();
+    if !candidates.is_empty() {
+        let big: Vec<Candidate> = (0..80)
+            .map(|j| {
+                let mut c = candidates[j % candidates.len()];
+                c.key = 1_000 + j as u32;
+                c
+            })
+            .collect();
+        let _ = auction.run_into(&opportunity, &big, seed ^ 2, &mut reused);
+    }
     let other = Opportunity::Single(Floors::NONE);
     let _ = auction.run_into(
         &other,
