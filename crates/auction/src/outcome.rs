@@ -125,12 +125,13 @@ pub struct Loss {
 /// keeps the auction's working buffers for larger candidate lists, so a reused `Outcome`
 /// reaches a steady state with no allocation at any candidate count.
 ///
-/// Two outcomes are equal when their placements and losses are; cloning copies those
-/// only (not the working buffers).
+/// Two outcomes are equal when their placements, losses and [`truncated`](Self::truncated)
+/// flag are; cloning copies those only (not the working buffers).
 #[derive(Default)]
 pub struct Outcome {
     pub(crate) placements: SmallVec<[Placement; 16]>,
     pub(crate) losses: SmallVec<[Loss; 32]>,
+    pub(crate) truncated: bool,
     pub(crate) scratch: Scratch,
 }
 
@@ -139,6 +140,7 @@ impl Clone for Outcome {
         Outcome {
             placements: self.placements.clone(),
             losses: self.losses.clone(),
+            truncated: self.truncated,
             scratch: Scratch::default(),
         }
     }
@@ -146,7 +148,9 @@ impl Clone for Outcome {
 
 impl PartialEq for Outcome {
     fn eq(&self, other: &Self) -> bool {
-        self.placements == other.placements && self.losses == other.losses
+        self.placements == other.placements
+            && self.losses == other.losses
+            && self.truncated == other.truncated
     }
 }
 
@@ -157,6 +161,7 @@ impl fmt::Debug for Outcome {
         f.debug_struct("Outcome")
             .field("placements", &self.placements)
             .field("losses", &self.losses)
+            .field("truncated", &self.truncated)
             .finish()
     }
 }
@@ -199,6 +204,16 @@ impl Outcome {
     pub fn clear(&mut self) {
         self.placements.clear();
         self.losses.clear();
+        self.truncated = false;
+    }
+
+    /// True when a pod search stopped at its node budget (2¹² nodes, 2¹⁰ per VCG
+    /// re-run): the pod is feasible and at least as good as the greedy fill but not
+    /// proven optimal, and a VCG price whose re-run stopped may be low. Never set for
+    /// single or ranked slots, nor for pods of up to 11 eligible ads (a node is a distinct
+    /// subset: 12 are searched in full, and each VCG re-run leaves one out of 11).
+    pub fn truncated(&self) -> bool {
+        self.truncated
     }
 
     /// The placements, by slot.

@@ -51,6 +51,17 @@ type Score = [i64; MAX_POD_TIERS];
 /// The ranked prefix searched first (see the module docs).
 pub(crate) const PREFIX: usize = 64;
 
+/// The most nodes the pod search visits: 2¹², about a millisecond at worst. A node is a
+/// distinct subset, so every instance of up to 12 eligible ads is searched in full; past
+/// the budget the pod is the best found (never worse than the greedy fill, which is the
+/// first leaf), not proven optimal, and [`Outcome::truncated`] says so. Exact pods with
+/// separation are NP-hard (a knapsack on seconds plus a conflict graph): the bounds make
+/// ordinary instances take tens of nodes, the budget caps the pathological ones.
+pub(crate) const NODE_BUDGET: u32 = 1 << 12;
+
+/// The budget of each VCG re-run (one per placed ad).
+pub(crate) const RERUN_BUDGET: u32 = 1 << 10;
+
 #[inline]
 fn item_weight(value: i64) -> i64 {
     value * 32 + 1
@@ -171,6 +182,7 @@ fn search_and_price(
     search.run(None);
     let mut priced: SmallVec<[(usize, i64); MAX_POD_SLOTS]> = SmallVec::new();
     price_pod(cfg, spec, &mut search, evals, &mut priced);
+    out.truncated = search.truncated;
     let best_len = search.best_len;
     let best_set = search.best_set;
     let mut used_s: u64 = 0;
@@ -282,6 +294,7 @@ fn price_pod(
                         search.best_len += 1;
                     }
                 }
+                search.nodes_left = RERUN_BUDGET;
                 search.run(Some(p));
                 let value_of = |set: &[u16]| -> i64 {
                     set.iter()
@@ -379,6 +392,11 @@ struct Search<'a> {
     best: Score,
     best_set: [u16; MAX_POD_SLOTS],
     best_len: usize,
+    /// Search nodes the current run may still visit ([`NODE_BUDGET`], or
+    /// [`RERUN_BUDGET`] for a VCG re-run).
+    nodes_left: u32,
+    /// Whether a search stopped at the budget.
+    truncated: bool,
 }
 
 impl<'a> Search<'a> {
@@ -420,6 +438,8 @@ impl<'a> Search<'a> {
             best: [0; MAX_POD_TIERS],
             best_set: [0; MAX_POD_SLOTS],
             best_len: 0,
+            nodes_left: NODE_BUDGET,
+            truncated: false,
         }
     }
 
@@ -519,6 +539,11 @@ impl<'a> Search<'a> {
     }
 
     fn dfs(&mut self, start: usize, depth: usize, slots_left: usize, dur_left: u32, score: Score) {
+        if self.nodes_left == 0 {
+            self.truncated = true;
+            return;
+        }
+        self.nodes_left -= 1;
         #[cfg(test)]
         tests::NODES.with(|n| {
             n.set(n.get() + 1);
@@ -815,6 +840,102 @@ mod tests {
                 assert!(nodes < 10_000, "{nodes} nodes with {sep:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_pathological_pod_stops_at_the_budget_with_a_feasible_pod() {
+        // Many equal bids in mixed durations (a rate card) make the pod a knapsack whose
+        // bounds cannot separate the ties: 54 candidates took 0.24 s (GSP) and 4.5 s
+        // (VCG) before the budget. Now the search stops after NODE_BUDGET nodes with the
+        // best pod found, which is feasible and no worse than the greedy fill.
+        let base: [(i64, u32, &[u32]); 9] = [
+            (150, 60, &[]),
+            (225, 60, &[]),
+            (225, 15, &[3, 0]),
+            (650, 60, &[3, 6, 5]),
+            (225, 60, &[]),
+            (225, 60, &[]),
+            (225, 30, &[5, 0, 1]),
+            (950, 45, &[]),
+            (225, 60, &[]),
+        ];
+        let cands: Vec<Candidate> = (0..54u32)
+            .map(|k| {
+                let (c, d, cats) = base[k as usize % base.len()];
+                Candidate::new(
+                    k,
+                    adloop_core::CampaignId(k.into()),
+                    adloop_core::CreativeId(k.into()),
+                    adloop_core::AdvertiserId(k.into()),
+                    crate::Bid::Cpm(Cpm::from_micros(c * 10_000)),
+                )
+                .with_duration_s(d)
+                .with_categories(crate::Categories::new(cats).unwrap())
+            })
+            .collect();
+        let spec = PodSpec {
+            separation: Separation {
+                category: true,
+                ..Separation::NONE
+            },
+            ..PodSpec::new(14, 600)
+        };
+        // The greedy fill, in rank order (value, then the seeded tie-break: any order of
+        // equal values gives the same total here).
+        let mut order: Vec<usize> = (0..cands.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(base[i % base.len()].0));
+        let (mut greedy, mut secs, mut taken) = (0i64, 0u32, Vec::<usize>::new());
+        for i in order {
+            let c = &cands[i];
+            let clash = taken.iter().any(|&t| {
+                let other: &Candidate = &cands[t];
+                c.categories
+                    .as_slice()
+                    .iter()
+                    .any(|x| other.categories.as_slice().contains(x))
+            });
+            if taken.len() < 14 && secs + c.duration_s <= 600 && !clash {
+                greedy += base[i % base.len()].0;
+                secs += c.duration_s;
+                taken.push(i);
+            }
+        }
+        for config in [GSP, VCG] {
+            NODES.with(|n| n.set(0));
+            let out = run(config, &spec, &cands);
+            let nodes = NODES.with(std::cell::Cell::get);
+            assert!(out.truncated());
+            assert!(nodes <= u64::from(super::NODE_BUDGET + 16 * super::RERUN_BUDGET));
+            let placed: Vec<&Candidate> = out
+                .placements()
+                .iter()
+                .map(|p| &cands[p.key as usize])
+                .collect();
+            assert!(placed.len() <= 14);
+            assert!(placed.iter().map(|c| c.duration_s).sum::<u32>() <= 600);
+            for (x, a) in placed.iter().enumerate() {
+                for b in &placed[x + 1..] {
+                    assert!(
+                        !a.categories
+                            .as_slice()
+                            .iter()
+                            .any(|id| b.categories.as_slice().contains(id))
+                    );
+                }
+            }
+            let value: i64 = out
+                .placements()
+                .iter()
+                .map(|p| base[p.key as usize % base.len()].0)
+                .sum();
+            assert!(value >= greedy, "{value} < greedy {greedy}");
+            for p in out.placements() {
+                assert!(p.price <= Cpm::from_micros(base[p.key as usize % base.len()].0 * 10_000));
+            }
+        }
+        // A small pod is searched in full.
+        let out = run(GSP, &spec, &cands[..9]);
+        assert!(!out.truncated());
     }
 
     #[test]

@@ -567,6 +567,7 @@ proptest! {
         let mut out = Outcome::new();
         auction.run_pod(&spec, &cands, seed, &mut out).unwrap();
         prop_assert_eq!(out.placements().len() + out.losses().len(), cands.len());
+        prop_assert!(!out.truncated(), "up to 12 eligible ads are searched in full");
 
         // Constraints.
         let set: Vec<usize> = out.placements().iter().map(|p| p.key as usize).collect();
@@ -675,7 +676,7 @@ proptest! {
 
     #[test]
     fn pod_with_crowded_groups_is_optimal(
-        gens in prop::collection::vec(gen_crowded(), 6..14),
+        gens in prop::collection::vec(gen_crowded(), 6..13),
         config in gen_config(),
         slots in 2u16..9,
         dur in prop::sample::select(vec![60u32, 120, 240]),
@@ -687,6 +688,7 @@ proptest! {
         let spec = PodSpec { separation: sep, ..PodSpec::new(slots, dur) };
         let mut out = Outcome::new();
         Auction::new(config).unwrap().run_pod(&spec, &cands, seed, &mut out).unwrap();
+        prop_assert!(!out.truncated(), "up to 12 eligible ads are searched in full");
         let set: Vec<usize> = out.placements().iter().map(|p| p.key as usize).collect();
         for (x, &i) in set.iter().enumerate() {
             for &j in &set[x + 1..] {
