@@ -170,8 +170,11 @@ fn ledger() -> BudgetLedger {
     .unwrap()
 }
 
+/// One benchmarked operation, shared by the threads that run it.
+type Op = Arc<dyn Fn() + Send + Sync>;
+
 /// Runs `iters` operations split over `threads` threads, returning the wall time.
-fn threaded(threads: usize, iters: u64, op: Arc<dyn Fn() + Send + Sync>) -> Duration {
+fn threaded(threads: usize, iters: u64, op: Op) -> Duration {
     let barrier = Arc::new(Barrier::new(threads + 1));
     let handles: Vec<_> = (0..threads)
         .map(|_| {
@@ -219,52 +222,39 @@ fn ledger_reserve(c: &mut Criterion) {
             assert!(booked.release(black_box(r)));
         })
     });
-    let l = Arc::new(ledger());
-    g.bench_function("lockfree_2_threads", |b| {
-        let l = Arc::clone(&l);
-        b.iter_custom(move |iters| {
-            let l = Arc::clone(&l);
-            threaded(
-                2,
-                iters,
-                Arc::new(move || {
-                    let r = l.try_reserve(amount, NOW).unwrap();
-                    l.release(&r).unwrap();
-                }),
-            )
-        })
-    });
-    let m = Arc::new(MutexLedger {
-        used: Mutex::new(0),
-        limit: i64::MAX / 2,
-    });
-    g.bench_function("mutex_2_threads", |b| {
-        b.iter_custom(|iters| {
-            let m = Arc::clone(&m);
-            threaded(
-                2,
-                iters,
-                Arc::new(move || {
-                    assert!(m.reserve(1_000));
-                    m.release(1_000);
-                }),
-            )
-        })
-    });
-    let booked = Arc::new(BookedMutexLedger::new(1024));
-    g.bench_function("booked_mutex_2_threads", |b| {
-        b.iter_custom(|iters| {
-            let m = Arc::clone(&booked);
-            threaded(
-                2,
-                iters,
-                Arc::new(move || {
-                    let r = m.reserve(1_000, NOW.as_millis()).unwrap();
-                    assert!(m.release(r));
-                }),
-            )
-        })
-    });
+    // Each contended variant runs the same pair of operations on one shared ledger from
+    // two threads.
+    let two_threads: [(&str, Op); 3] = [
+        ("lockfree_2_threads", {
+            let l = ledger();
+            Arc::new(move || {
+                let r = l.try_reserve(amount, NOW).unwrap();
+                l.release(&r).unwrap();
+            })
+        }),
+        ("mutex_2_threads", {
+            let m = MutexLedger {
+                used: Mutex::new(0),
+                limit: i64::MAX / 2,
+            };
+            Arc::new(move || {
+                assert!(m.reserve(1_000));
+                m.release(1_000);
+            })
+        }),
+        ("booked_mutex_2_threads", {
+            let m = BookedMutexLedger::new(1024);
+            Arc::new(move || {
+                let r = m.reserve(1_000, NOW.as_millis()).unwrap();
+                assert!(m.release(r));
+            })
+        }),
+    ];
+    for (name, op) in two_threads {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| threaded(2, iters, Arc::clone(&op)))
+        });
+    }
     g.finish();
 }
 

@@ -322,20 +322,7 @@ impl ImpGroup {
     /// Bit `j` set: entry `j` has fingerprint `fp` (so it is used: `fp` is never 0).
     #[inline]
     fn matches(&self, fp: u32) -> u32 {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `sse_matches` only needs SSE2, which every x86-64 CPU has (it is in the
-        // target's baseline); it reads nothing but the array it is given.
-        unsafe {
-            sse_matches(&self.fp, fp)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let mut m = 0;
-            for (j, &x) in self.fp.iter().enumerate() {
-                m |= u32::from(x == fp) << j;
-            }
-            m
-        }
+        lanes_equal(&self.fp, fp)
     }
 
     /// Bit `j` set: entry `j` is empty or stale (a reference below `live_from`, i.e. into
@@ -343,7 +330,7 @@ impl ImpGroup {
     #[inline]
     fn vacant(&self, live_from: u32) -> u32 {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in `matches`.
+        // SAFETY: as in `lanes_equal`.
         unsafe {
             sse_vacant(&self.r, live_from)
         }
@@ -361,19 +348,7 @@ impl ImpGroup {
     /// Bit `j` set: entry `j` refers to `r` (with `r` = [`NONE`]: is empty).
     #[inline]
     fn matches_r(&self, r: u32) -> u32 {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in `matches`.
-        unsafe {
-            sse_matches(&self.r, r)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let mut m = 0;
-            for (j, &x) in self.r.iter().enumerate() {
-                m |= u32::from(x == r) << j;
-            }
-            m
-        }
+        lanes_equal(&self.r, r)
     }
 
     /// `true` if the group has an empty entry (probes end here).
@@ -399,7 +374,26 @@ impl ImpGroup {
     }
 }
 
-/// [`ImpGroup::matches`] in SSE2: two 4-lane compares and two sign-bit masks, where the
+/// Bit `j` set: `a[j] == x` (fingerprints or references of a group).
+#[inline]
+fn lanes_equal(a: &[u32; GROUP], x: u32) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `sse_matches` only needs SSE2, which every x86-64 CPU has (it is in the
+    // target's baseline); it reads nothing but the array it is given.
+    unsafe {
+        sse_matches(a, x)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut m = 0;
+        for (j, &y) in a.iter().enumerate() {
+            m |= u32::from(y == x) << j;
+        }
+        m
+    }
+}
+
+/// [`lanes_equal`] in SSE2: two 4-lane compares and two sign-bit masks, where the
 /// compiler's scalar loop took ~28 instructions per group (callgrind).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse2")]
@@ -1574,11 +1568,14 @@ mod tests {
             for probe in [0, 1, 3, 7, NONE - 1, NONE] {
                 let mut eq = 0;
                 let mut vacant = 0;
+                let mut refers = 0;
                 for j in 0..GROUP {
                     eq |= u32::from(g.fp[j] == probe) << j;
                     vacant |= u32::from(g.r[j].wrapping_add(1) <= probe) << j;
+                    refers |= u32::from(g.r[j] == probe) << j;
                 }
                 assert_eq!(g.matches(probe), eq, "{g:?} {probe}");
+                assert_eq!(g.matches_r(probe), refers, "{g:?} {probe}");
                 assert_eq!(g.vacant(probe), vacant, "{g:?} {probe}");
             }
         }
