@@ -260,6 +260,64 @@ fn pods_fill_several_slots_with_separation() {
 }
 
 #[test]
+fn a_pod_stopped_at_the_search_budget_is_flagged_and_counted() {
+    // A rate card: many equal bids in mixed durations with overlapping categories, the
+    // knapsack no bound separates (the auction's own unit test has the same base). The
+    // search stops at its node budget; the decision says so and the engine counts it.
+    let engine = engine();
+    let base: [(i64, u32, &[u32]); 9] = [
+        (150, 60, &[]),
+        (225, 60, &[]),
+        (225, 15, &[3, 0]),
+        (650, 60, &[3, 6, 5]),
+        (225, 60, &[]),
+        (225, 60, &[]),
+        (225, 30, &[5, 0, 1]),
+        (950, 45, &[]),
+        (225, 60, &[]),
+    ];
+    let campaigns: Vec<Campaign> = (1..=54u64)
+        .map(|id| {
+            let (cpm, secs, cats) = base[id as usize % base.len()];
+            let mut c = campaign(id, cpm * 10_000, "true");
+            c.categories = cats.iter().map(|k| format!("IAB{}", k + 1)).collect();
+            c.creatives = vec![Creative::video(id * 100, secs)];
+            c
+        })
+        .collect();
+    engine.publish(campaigns).unwrap();
+    let mut req = request(5, 3, &[]);
+    req.opportunity = Opportunity::Pod(Pod {
+        max_slots: 14,
+        max_duration_s: 600,
+        required_durations_s: vec![],
+    });
+    assert_eq!(engine.truncated_pods(), 0);
+    let d = engine.decide(&req, at(0));
+    assert!(d.truncated);
+    assert_eq!(engine.truncated_pods(), 1);
+    // Still a valid pod: within slots and seconds, no shared category.
+    assert!(!d.placements.is_empty() && d.placements.len() <= 14);
+    assert!(d.placements.iter().map(|p| p.duration_s).sum::<u32>() <= 600);
+    let cats = |p: &adloop::Placement| base[p.campaign.get() as usize % base.len()].2;
+    for (i, a) in d.placements.iter().enumerate() {
+        for b in &d.placements[i + 1..] {
+            assert!(!cats(a).iter().any(|c| cats(b).contains(c)));
+        }
+    }
+    // A small pod is searched in full: not flagged, not counted.
+    let mut small = request(6, 3, &[]);
+    small.opportunity = Opportunity::Pod(Pod {
+        max_slots: 2,
+        max_duration_s: 60,
+        required_durations_s: vec![],
+    });
+    let d = engine.decide(&small, at(1));
+    assert!(!d.truncated && !d.placements.is_empty());
+    assert_eq!(engine.truncated_pods(), 1);
+}
+
+#[test]
 fn deals_clear_at_their_fixed_price() {
     let engine = engine();
     let mut deal_campaign = campaign(1, 30_000_000, "true");

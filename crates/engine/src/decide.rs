@@ -124,6 +124,7 @@ impl Engine {
         out.placements.clear();
         out.ghosts.clear();
         out.trace = None;
+        out.truncated = false;
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut scratch) => self.decide_with(&snap, request, now, &mut scratch, out),
             // Only reachable if a decision re-entered itself on this thread.
@@ -337,6 +338,11 @@ impl Engine {
             if req.trace {
                 s.fates.extend_from_slice(&s.dropped);
             }
+        }
+        if s.outcome.truncated() && !out.placements.is_empty() {
+            out.truncated = true;
+            // Relaxed: a statistics counter; nothing is published through it.
+            self.truncated_pods.fetch_add(1, Ordering::Relaxed);
         }
         let mut pod = 0;
         for p in &mut out.placements {

@@ -12,6 +12,8 @@
 //!   protocols are documented in their crates.
 //! - `next_impression: AtomicU64`: receipt numbers, `fetch_add` with `Relaxed` (uniqueness
 //!   only; nothing else is published through it).
+//! - `truncated_pods: AtomicU64`: a statistics counter, `fetch_add`/`load` `Relaxed`,
+//!   touched only by the rare decision whose pod search hit its node budget.
 //! - `Snapshot::budget_ok: [AtomicBool]`: one budget hint per campaign slot, so the decide
 //!   path skips exhausted campaigns without touching their ledgers (a dense byte array stays
 //!   in cache; 100k ledgers do not). Written `Relaxed` by publish and tick (recomputed from
@@ -289,6 +291,7 @@ impl EngineBuilder {
             pacers: papaya::HashMap::new(),
             attribution,
             next_impression: CachePadded::new(AtomicU64::new(next_impression)),
+            truncated_pods: CachePadded::new(AtomicU64::new(0)),
             last_tick: AtomicI64::new(i64::MIN),
             last_sweep: AtomicI64::new(i64::MIN),
             auction: Auction::new(self.auction).map_err(|e| component("auction", e))?,
@@ -720,6 +723,8 @@ pub struct Engine {
     pub(crate) pacers: papaya::HashMap<CampaignId, Arc<PacerEntry>>,
     pub(crate) attribution: AttributionService,
     pub(crate) next_impression: CachePadded<AtomicU64>,
+    /// Decisions whose pod search stopped at its node budget (`Relaxed`; statistics).
+    pub(crate) truncated_pods: CachePadded<AtomicU64>,
     /// The latest `now` passed to `tick` (ms), `i64::MIN` before the first.
     pub(crate) last_tick: AtomicI64,
     /// The `now` of the latest reclamation sweep (ms), `i64::MIN` before the first.
@@ -740,6 +745,15 @@ impl fmt::Debug for Engine {
 }
 
 impl Engine {
+    /// How many decisions so far filled a pod whose search stopped at the auction's node
+    /// budget ([`Decision::truncated`]): feasible pods at least as good as the greedy
+    /// fill, not proven optimal. A steadily rising count means pods with many equal bids
+    /// in mixed durations; it is not persisted by [`Engine::save`].
+    pub fn truncated_pods(&self) -> u64 {
+        // Relaxed: a statistics counter (see `# Synchronization`).
+        self.truncated_pods.load(Ordering::Relaxed)
+    }
+
     /// A builder.
     pub fn builder() -> EngineBuilder {
         EngineBuilder::new()

@@ -125,6 +125,11 @@ pub struct Decision {
     pub ghosts: Vec<Ghost>,
     /// Every campaign's fate, when the request asked for a trace.
     pub trace: Option<Trace>,
+    /// The pod search stopped at its node budget (see the auction's
+    /// `Outcome::truncated`): the pod is feasible and fills at least as well as the
+    /// greedy fill, but is not proven optimal. Always `false` outside pods. Counted in
+    /// [`Engine::truncated_pods`](crate::Engine::truncated_pods).
+    pub truncated: bool,
 }
 
 impl Decision {
