@@ -25,6 +25,13 @@
 //!   full from about 52% on; tables that grew while it filled are tightened by later
 //!   rebuilds): everything the touch store holds by capacity (arenas, key table,
 //!   impression index) over the touches stored (skip with `ADLOOP_BENCH_QUICK=1`).
+//!   Every model runs with the default configuration, whose tables grow as the store
+//!   fills. Last-touch also runs with the capacity hint (`Config::expected_keys`,
+//!   `Config::expected_impressions`) a deployment would set from one day of its own
+//!   logs: the distinct (household, advertiser) pairs and the impressions of the
+//!   stream's first day (the view keep time is one day), counted before the pass. Both
+//!   last-touch configurations also run first in a fresh process of their own (this
+//!   binary, re-run for that one pass), the cold figure.
 //!
 //! `cargo bench --bench attribution -- --warm-up-time 1 --measurement-time 3`
 
@@ -97,6 +104,27 @@ fn config(model: Model) -> Config {
     Config::default()
         .model(model)
         .report_models(ModelSet::only(model))
+}
+
+/// The capacity hint from the stream's first day (one view keep time): distinct
+/// (household, advertiser) pairs with an impression, and impressions.
+fn day_one_hint(events: &[Event]) -> (usize, usize) {
+    let t0 = events
+        .iter()
+        .map(|e| e.time())
+        .min()
+        .map_or(0, |t| t.as_millis());
+    let mut keys = std::collections::HashSet::new();
+    let mut imps = 0;
+    for e in events {
+        if let Event::Impression(i) = e
+            && i.time.as_millis() - t0 < DAY
+        {
+            keys.insert((i.household.0, i.advertiser.0));
+            imps += 1;
+        }
+    }
+    (keys.len(), imps)
 }
 
 const BLOCK: usize = 65_536;
@@ -240,28 +268,76 @@ fn bench_vs_nested_loop(c: &mut Criterion) {
     g.finish();
 }
 
+/// Set in the environment of a re-run of this binary for one cold pass: `default` or
+/// `hint` (last-touch).
+const ONE_PASS: &str = "ADLOOP_BENCH_ONE_PASS";
+
+/// Re-runs this binary for one last-touch pass in a fresh process (the cold figure).
+fn fresh_process_pass(which: &str) {
+    let status = std::env::current_exe().and_then(|exe| {
+        std::process::Command::new(exe)
+            .env(ONE_PASS, which)
+            .status()
+    });
+    if !status.as_ref().is_ok_and(|s| s.success()) {
+        println!("  (the fresh-process {which} pass did not run: {status:?})");
+    }
+}
+
 fn full_scale() {
     if std::env::var_os("ADLOOP_BENCH_QUICK").is_some() {
         return;
     }
+    let one = std::env::var(ONE_PASS).ok();
     let events = workload(10_000_000, 1_000_000, 3);
-    println!(
-        "full scale: {} events over 1,000,000 households, one pass per model",
-        events.len()
-    );
-    // Last-touch runs first, in a fresh process: its tables and arenas take fresh pages
-    // from the OS (page faults); the passes after it reuse freed memory. So it runs once
-    // more at the end, to show both the cold and the warm figure.
-    let runs: Vec<(Model, bool, &str)> = Model::ALL
-        .into_iter()
-        .map(|m| (m, true, ""))
-        .chain([
-            (Model::LastTouch, false, " (per-event)"),
-            (Model::LastTouch, true, " (again, warm process)"),
-        ])
-        .collect();
-    for (model, batched, label) in runs {
-        let mut a = Attributor::new(config(model)).expect("valid config");
+    let (keys, imps) = day_one_hint(&events);
+    let hinted = |model| config(model).expected_keys(keys).expected_impressions(imps);
+    // (model, configuration, batched, label)
+    let runs: Vec<(Model, Config, bool, &str)> = match one.as_deref() {
+        Some("hint") => vec![(
+            Model::LastTouch,
+            hinted(Model::LastTouch),
+            true,
+            " (capacity hint, fresh process)",
+        )],
+        Some(_) => vec![(
+            Model::LastTouch,
+            config(Model::LastTouch),
+            true,
+            " (default, fresh process)",
+        )],
+        None => {
+            println!(
+                "full scale: {} events over 1,000,000 households, one pass per model; capacity hint from the first day: {keys} keys, {imps} impressions",
+                events.len()
+            );
+            // A process's first pass takes fresh pages from the OS (page faults); later
+            // passes reuse freed memory. So last-touch runs first in a fresh process of
+            // its own for each configuration (the cold figures), then here (warm).
+            fresh_process_pass("default");
+            fresh_process_pass("hint");
+            Model::ALL
+                .into_iter()
+                .map(|m| (m, config(m), true, ""))
+                .chain([
+                    (
+                        Model::LastTouch,
+                        hinted(Model::LastTouch),
+                        true,
+                        " (capacity hint)",
+                    ),
+                    (
+                        Model::LastTouch,
+                        config(Model::LastTouch),
+                        false,
+                        " (per-event)",
+                    ),
+                ])
+                .collect()
+        }
+    };
+    for (model, config, batched, label) in runs {
+        let mut a = Attributor::new(config).expect("valid config");
         let mut buf = Vec::new();
         let mut peak = None;
         let mut worst: f64 = 0.0;
@@ -303,7 +379,7 @@ fn full_scale() {
             format!("{:.2}", events.len() as f64 / c / 1e6)
         });
         println!(
-            "  {:<34} {:>6.2} M events/s wall, {per_cpu:>5} M per CPU-s ({:.2} s)  {} touches at 90%, {:.1} bytes/touch (at most {:.1} in the second half), {} attributed",
+            "  {:<42} {:>6.2} M events/s wall, {per_cpu:>5} M per CPU-s ({:.2} s)  {} touches at 90%, {:.1} bytes/touch (at most {:.1} in the second half), {} attributed",
             format!("{model}{label}"),
             events.len() as f64 / secs / 1e6,
             secs,
@@ -318,6 +394,10 @@ fn full_scale() {
 criterion_group!(benches, bench_stream, bench_vs_nested_loop);
 
 fn main() {
+    if std::env::var_os(ONE_PASS).is_some() {
+        full_scale();
+        return;
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
     full_scale();

@@ -250,6 +250,7 @@ impl BetaPrior {
 /// | max views / clicks per identity and advertiser | 4,096 each |
 /// | late-event log | 10,000 events (counters are never capped) |
 /// | CTR prior / CVR prior | Beta(1, 99) / Beta(1, 999) |
+/// | capacity hint: expected live keys / impressions | none (tables grow as the store fills) |
 #[derive(Clone, Debug)]
 pub struct Config {
     pub(crate) join_key: JoinKey,
@@ -268,7 +269,13 @@ pub struct Config {
     pub(crate) cvr_prior: BetaPrior,
     pub(crate) report_utc_offset: DurationMs,
     pub(crate) holdout_salt: u64,
+    pub(crate) expected_keys: usize,
+    pub(crate) expected_impressions: usize,
 }
+
+/// The largest capacity hint accepted (per table): far beyond one process's memory,
+/// and below the 32-bit key slots and references.
+pub(crate) const MAX_CAPACITY_HINT: usize = 1 << 30;
 
 impl Default for Config {
     fn default() -> Config {
@@ -295,6 +302,8 @@ impl Default for Config {
             },
             report_utc_offset: DurationMs::ZERO,
             holdout_salt: 0,
+            expected_keys: 0,
+            expected_impressions: 0,
         }
     }
 }
@@ -348,6 +357,22 @@ impl Config {
         report_utc_offset: DurationMs;
         /// Sets the salt mixed into every holdout assignment (change it to re-randomize).
         holdout_salt: u64;
+        /// Capacity hint, like `HashMap::with_capacity`: the (identity, advertiser) keys
+        /// expected to hold touches at once, i.e. the distinct pairs seen within the
+        /// longer of the view window and the max click delay (a running deployment can
+        /// read it from [`crate::MemoryUsage::keys`] in steady state). The key table is
+        /// created at the size a store of that many keys settles at and never shrinks
+        /// below it, so a store filling up to that scale does not rebuild it to grow
+        /// (each rebuild also rewrites every stored touch's key slot). 0 (the default):
+        /// no hint, the table grows as keys arrive. An overestimate costs 24 bytes per
+        /// key of excess (16-byte buckets at load 2/3); at most 2³⁰.
+        expected_keys: usize;
+        /// Capacity hint for the impression index: the impressions expected to be stored
+        /// at once (those of the last view window or max click delay, whichever is
+        /// longer). Sized like [`Config::expected_keys`]: no growth rebuilds up to that
+        /// many, never shrunk below it; an overestimate costs 11.2 bytes per impression
+        /// of excess (8-byte entries at load 5/7). 0 (the default): no hint. At most 2³⁰.
+        expected_impressions: usize;
     }
 
     /// The join key.
@@ -399,6 +424,17 @@ impl Config {
                 field: "max_touches_per_key",
                 reason: "must be in 1..=1048576",
             });
+        }
+        for (n, field) in [
+            (self.expected_keys, "expected_keys"),
+            (self.expected_impressions, "expected_impressions"),
+        ] {
+            if n > MAX_CAPACITY_HINT {
+                return Err(Error::InvalidConfig {
+                    field,
+                    reason: "must be at most 2^30",
+                });
+            }
         }
         self.ctr_prior.validate("ctr_prior")?;
         self.cvr_prior.validate("cvr_prior")?;

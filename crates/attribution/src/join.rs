@@ -323,6 +323,8 @@ impl Attributor {
             (view_keep_ms / 8).max(1_000),
             (click_window_ms / 8).max(1_000),
         );
+        st.store
+            .reserve(config.expected_keys, config.expected_impressions);
         Ok(Attributor {
             view_keep_ms,
             click_window_ms,

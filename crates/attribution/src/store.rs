@@ -587,6 +587,10 @@ pub(crate) struct Store {
     /// Touches dropped by a forced rebase (not yet reported).
     pub(crate) forced_drops: u64,
     ref_limit: u64,
+    /// The smallest key table and impression index (buckets, entries) a rebuild makes:
+    /// the configuration's capacity hint ([`Store::reserve`]; 0 without one).
+    min_keys: usize,
+    min_imps: usize,
 }
 
 /// Random seeds of the two table hashes (from `ahash`'s per-process randomness, so
@@ -706,6 +710,8 @@ impl Store {
             imps_turnover: 0,
             forced_drops: 0,
             ref_limit: REF_LIMIT,
+            min_keys: 0,
+            min_imps: 0,
         };
         s.set_spans(view_span_ms, click_span_ms);
         s
@@ -715,6 +721,26 @@ impl Store {
     pub(crate) fn set_spans(&mut self, view_span_ms: i64, click_span_ms: i64) {
         self.views.span_ms = view_span_ms.max(1);
         self.clicks.span_ms = click_span_ms.max(1);
+    }
+
+    /// Sizes the tables for `keys` live keys and `imps` stored impressions (the
+    /// configuration's capacity hint): the key table at the load a rebuild leaves (3/2
+    /// buckets per key), the impression index likewise (7/5 entries per impression),
+    /// and no rebuild makes either smaller, so a store filling up to that scale never
+    /// rebuilds a table to grow. 0: no floor (tables grow from small).
+    pub(crate) fn reserve(&mut self, keys: usize, imps: usize) {
+        self.min_keys = if keys == 0 { 0 } else { (keys * 3 / 2).max(64) };
+        self.min_imps = if imps == 0 {
+            0
+        } else {
+            (imps * IMPS_TIGHT.0 / IMPS_TIGHT.1).max(64)
+        };
+        if self.keys.len() < self.min_keys {
+            self.rebuild_keys(0);
+        }
+        if self.imps.len() * GROUP < self.min_imps {
+            self.rebuild_imps_live();
+        }
     }
 
     /// Lowers the rebase threshold (tests exercise rebasing with small streams).
@@ -969,7 +995,7 @@ impl Store {
             .map(|(i, s)| if live(i, s) { 0 } else { NONE })
             .collect();
         let n_live = map.iter().filter(|&&m| m != NONE).count();
-        let n = grown(n_live + extra, old.len());
+        let n = grown(n_live + extra, old.len()).max(self.min_keys);
         let mut keys = table(n, EMPTY_SLOT);
         let mut unique = true;
         for (i, s) in old.iter().enumerate() {
@@ -1032,7 +1058,9 @@ impl Store {
             .flat_map(ImpGroup::used)
             .filter(|e| remap(e.r) != NONE)
             .count();
-        let n = grown_imps(n_live, old.len() * GROUP).div_ceil(GROUP);
+        let n = grown_imps(n_live, old.len() * GROUP)
+            .max(self.min_imps)
+            .div_ceil(GROUP);
         let mut imps = table(n, EMPTY_GROUP);
         // Old groups in order, so homes rise (multiply-shift keeps order): writes go
         // almost sequentially through the new table.
@@ -1067,7 +1095,9 @@ impl Store {
         let old = std::mem::take(&mut self.imps);
         let live = |g: &ImpGroup| !g.vacant(live_from) & ((1 << GROUP) - 1);
         let n_live: usize = old.iter().map(|g| live(g).count_ones() as usize).sum();
-        let n = grown_imps(n_live, old.len() * GROUP).div_ceil(GROUP);
+        let n = grown_imps(n_live, old.len() * GROUP)
+            .max(self.min_imps)
+            .div_ceil(GROUP);
         let mut imps = table(n, EMPTY_GROUP);
         // Old groups in order, so homes rise (multiply-shift keeps order): writes go
         // almost sequentially through the new table.
@@ -1234,7 +1264,10 @@ impl Store {
                         || heads.get(&(*i as u32)).is_some_and(|&c| clicks.is_live(c)))
             })
             .count();
-        if shrinks(grown(live, self.keys.len()), self.keys.len()) {
+        if shrinks(
+            grown(live, self.keys.len()).max(self.min_keys),
+            self.keys.len(),
+        ) {
             self.rebuild_keys(0);
         } else {
             self.evicted_since_keys = 0;
@@ -1252,7 +1285,7 @@ impl Store {
             .filter(|e| u64::from(e.r) >= live_from)
             .count();
         let n = self.imps.len() * GROUP;
-        if shrinks(grown_imps(live, n), n) {
+        if shrinks(grown_imps(live, n).max(self.min_imps), n) {
             self.rebuild_imps_live();
         } else {
             self.evicted_since_imps = 0;
@@ -1606,6 +1639,46 @@ mod tests {
         s.turnover_keys();
         assert_eq!(s.keys.len(), before);
         assert_eq!(s.find_slot(5, 0), Some(k));
+    }
+
+    #[test]
+    fn a_capacity_hint_sizes_the_tables_once_and_is_their_floor() {
+        let mut s = Store::new(1_000, 1_000);
+        s.reserve(10_000, 20_000);
+        let (keys, imps) = (s.keys.len(), s.imps.len() * GROUP);
+        assert_eq!(keys, 15_000);
+        assert!((28_000..28_000 + GROUP).contains(&imps));
+        // Filling up to the hint rebuilds neither table (a rebuild allocates anew).
+        let (kp, ip) = (s.keys.as_ptr(), s.imps.as_ptr());
+        for i in 0..20_000u64 {
+            let k = s.slot_for(i / 2, 0);
+            s.add_view(k, 100 + i as i64 / 100, i, 0);
+        }
+        assert_eq!((s.keys.as_ptr(), s.imps.as_ptr()), (kp, ip), "no rebuild");
+        for i in 0..20_000u64 {
+            assert_eq!(s.find_view(i).map(|v| v.slot), s.find_slot(i / 2, 0));
+        }
+        // Evicting all but a few: turnover rebuilds keep the hinted size.
+        let k = s.slot_for(1 << 40, 0);
+        s.add_view(k, 5_000, 1 << 40, 0);
+        assert!(s.evict(4_000, 4_000) > 0);
+        s.turnover_keys();
+        s.turnover_imps();
+        assert_eq!((s.keys.len(), s.imps.len() * GROUP), (keys, imps));
+        assert_eq!(
+            s.find_view(1 << 40).map(|v| v.slot),
+            s.find_slot(1 << 40, 0)
+        );
+        // Past the hint, the tables grow as without one.
+        for i in 0..40_000u64 {
+            let k = s.slot_for(i + (1 << 41), 0);
+            s.add_view(k, 5_001, i + (1 << 41), 0);
+        }
+        assert!(s.keys.len() > keys && s.imps.len() * GROUP > imps);
+        for i in (0..40_000u64).step_by(97) {
+            let id = i + (1 << 41);
+            assert_eq!(s.find_view(id).map(|v| v.slot), s.find_slot(id, 0));
+        }
     }
 
     #[test]

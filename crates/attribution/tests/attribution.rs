@@ -292,6 +292,7 @@ proptest! {
         events in arb_long_events(),
         seed in any::<u64>(),
         by_user in any::<bool>(),
+        hint in (0usize..80, 0usize..400),
     ) {
         let p = Params {
             click_window: 3 * H,
@@ -328,6 +329,18 @@ proptest! {
             let got = summarize(&b.take_attributions(), b.stats().orphan_clicks);
             assert_same(&got, &want)?;
             prop_assert_eq!(a.stats(), b.stats());
+            // With a capacity hint (from none to several times the live keys and
+            // impressions, so floors meet growth, turnover and reuse): the same answer.
+            let hinted = p
+                .config(model)
+                .expected_keys(hint.0)
+                .expected_impressions(hint.1);
+            let mut c = Attributor::new(hinted).unwrap();
+            prop_assert_eq!(c.ingest_all(arrival.iter().copied()), 0);
+            c.finish();
+            let got = summarize(&c.take_attributions(), c.stats().orphan_clicks);
+            assert_same(&got, &want)?;
+            prop_assert_eq!(a.stats(), c.stats());
         }
     }
 }
