@@ -261,9 +261,10 @@ fn pods_fill_several_slots_with_separation() {
 
 #[test]
 fn a_pod_stopped_at_the_search_budget_is_flagged_and_counted() {
-    // A rate card: many equal bids in mixed durations with overlapping categories, the
-    // knapsack no bound separates (the auction's own unit test has the same base). The
-    // search stops at its node budget; the decision says so and the engine counts it.
+    // A rate card of near-equal bids (each copy a micro apart, so none are
+    // interchangeable) in mixed durations with overlapping categories: a knapsack no
+    // bound separates (the auction's unit tests have the same base). The search stops at
+    // its node budget; the decision says so and the engine counts it.
     let engine = engine();
     let base: [(i64, u32, &[u32]); 9] = [
         (150, 60, &[]),
@@ -279,7 +280,7 @@ fn a_pod_stopped_at_the_search_budget_is_flagged_and_counted() {
     let campaigns: Vec<Campaign> = (1..=54u64)
         .map(|id| {
             let (cpm, secs, cats) = base[id as usize % base.len()];
-            let mut c = campaign(id, cpm * 10_000, "true");
+            let mut c = campaign(id, cpm * 10_000 + id as i64 / 9, "true");
             c.categories = cats.iter().map(|k| format!("IAB{}", k + 1)).collect();
             c.creatives = vec![Creative::video(id * 100, secs)];
             c

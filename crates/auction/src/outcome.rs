@@ -173,6 +173,8 @@ pub(crate) struct Scratch {
     pub(crate) evals: Vec<Eval>,
     pub(crate) order: Vec<u128>,
     pub(crate) entries: Vec<Entry>,
+    /// The pod search's twin index buffer (see `pod::Search::find_twins`).
+    pub(crate) twins: Vec<u16>,
 }
 
 /// A buffer with `A`'s inline capacity that starts on `spare`'s heap allocation when
