@@ -593,6 +593,24 @@ impl Core {
         }
     }
 
+    /// Advances `tick` to `now`: the step to act on, or `None` when there is nothing to
+    /// do: a stale tick, or no budget period any more, where participation stops (rate 0,
+    /// multiplier `stopped_multiplier`).
+    fn step(
+        &self,
+        tick: &mut TickBase,
+        forecast: Option<&mut TrafficForecast>,
+        now: Timestamp,
+        observed: &Observation,
+        stopped_multiplier: f64,
+    ) -> Option<Step> {
+        let step = tick.advance(now, observed, &self.plan, forecast)?;
+        if step.is_none() {
+            self.set(0.0, stopped_multiplier);
+        }
+        step
+    }
+
     fn set(&self, rate: f64, multiplier: f64) {
         let rate = if rate.is_nan() { 0.0 } else { rate };
         let multiplier = if multiplier.is_finite() && multiplier > 0.0 {
@@ -861,14 +879,10 @@ impl PacingController for ThrottlePacer {
             return;
         };
         let st = &mut *st;
-        let Some(step) = st
-            .tick
-            .advance(now, observed, &self.core.plan, st.forecast.as_mut())
+        let Some(step) = self
+            .core
+            .step(&mut st.tick, st.forecast.as_mut(), now, observed, 1.0)
         else {
-            return;
-        };
-        let Some(step) = step else {
-            self.core.set(0.0, 1.0);
             return;
         };
         if !step.period.budget.is_finite() {
@@ -949,14 +963,11 @@ impl PacingController for BidShadingPacer {
         };
         let st = &mut *st;
         let before = st.tick.opportunities;
-        let Some(step) = st
-            .tick
-            .advance(now, observed, &self.core.plan, st.forecast.as_mut())
+        let stopped = 1.0 / (1.0 + st.mu);
+        let Some(step) = self
+            .core
+            .step(&mut st.tick, st.forecast.as_mut(), now, observed, stopped)
         else {
-            return;
-        };
-        let Some(step) = step else {
-            self.core.set(0.0, 1.0 / (1.0 + st.mu));
             return;
         };
         let p = step.period;
@@ -1055,14 +1066,11 @@ impl PacingController for PidPacer {
             return;
         };
         let st = &mut *st;
-        let Some(step) = st
-            .tick
-            .advance(now, observed, &self.core.plan, st.forecast.as_mut())
+        let stopped = st.phi.exp();
+        let Some(step) = self
+            .core
+            .step(&mut st.tick, st.forecast.as_mut(), now, observed, stopped)
         else {
-            return;
-        };
-        let Some(step) = step else {
-            self.core.set(0.0, st.phi.exp());
             return;
         };
         let p = step.period;
@@ -1159,15 +1167,12 @@ impl PacingController for ImpressionGoalPacer {
             return;
         };
         let st = &mut *st;
+        let stopped = st.boost;
         let th = &mut st.throttle;
-        let Some(step) = th
-            .tick
-            .advance(now, observed, &self.core.plan, th.forecast.as_mut())
+        let Some(step) = self
+            .core
+            .step(&mut th.tick, th.forecast.as_mut(), now, observed, stopped)
         else {
-            return;
-        };
-        let Some(step) = step else {
-            self.core.set(0.0, st.boost);
             return;
         };
         let p = step.period;
