@@ -85,7 +85,11 @@
 //! (`madvise(MADV_HUGEPAGE)`, advice only): their lookups are random, and with 4 KiB pages
 //! nearly every one is also a page walk. Campaign and advertiser ids are interned through
 //! a dense array (ids below 2¹⁶) or a seeded open-addressing table, not a `HashMap`, per
-//! event. The prefetch, the SSE2 compares of an index group (eight entries per
+//! event. A caller that knows its scale sets the capacity hint
+//! ([`Config::expected_keys`], [`Config::expected_impressions`]: the distinct
+//! identity-advertiser pairs and the impressions of one view window): the tables are
+//! sized once instead of rebuilt as they grow (1.24× last-touch at 10M events / 1M
+//! households). The prefetch, the SSE2 compares of an index group (eight entries per
 //! instruction pair) and the `madvise` call are the crate's `unsafe` blocks (the first two
 //! x86-64 only: elsewhere a no-op and plain loops; the last Linux only), each
 //! SAFETY-commented.
