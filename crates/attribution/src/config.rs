@@ -359,13 +359,15 @@ impl Config {
         holdout_salt: u64;
         /// Capacity hint, like `HashMap::with_capacity`: the (identity, advertiser) keys
         /// expected to hold touches at once, i.e. the distinct pairs seen within the
-        /// longer of the view window and the max click delay (a running deployment can
-        /// read it from [`crate::MemoryUsage::keys`] in steady state). The key table is
-        /// created at the size a store of that many keys settles at and never shrinks
-        /// below it, so a store filling up to that scale does not rebuild it to grow
+        /// longer of the view window and the max click delay, e.g. counted over a day of
+        /// logs ([`crate::MemoryUsage::keys`] in steady state is an upper bound: it
+        /// counts keys gone stale too). The key table is created at 8/5 buckets per key
+        /// (a little roomier than a rebuild leaves it: shorter probes) and never shrinks
+        /// below that, so a store filling up to that scale does not rebuild it to grow
         /// (each rebuild also rewrites every stored touch's key slot). 0 (the default):
-        /// no hint, the table grows as keys arrive. An overestimate costs 24 bytes per
-        /// key of excess (16-byte buckets at load 2/3); at most 2³⁰.
+        /// no hint, the table grows as keys arrive. An overestimate costs 25.6 bytes per
+        /// key of excess (16-byte buckets); an underestimate by more than ~12% costs one
+        /// growth rebuild. At most 2³⁰; allocated up front.
         expected_keys: usize;
         /// Capacity hint for the impression index: the impressions expected to be stored
         /// at once (those of the last view window or max click delay, whichever is

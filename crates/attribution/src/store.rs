@@ -737,12 +737,15 @@ impl Store {
     }
 
     /// Sizes the tables for `keys` live keys and `imps` stored impressions (the
-    /// configuration's capacity hint): the key table at the load a rebuild leaves (3/2
-    /// buckets per key), the impression index likewise (7/5 entries per impression),
-    /// and no rebuild makes either smaller, so a store filling up to that scale never
-    /// rebuilds a table to grow. 0: no floor (tables grow from small).
+    /// configuration's capacity hint): the key table at 8/5 buckets per key (load 5/8,
+    /// roomier than the 2/3 a rebuild leaves: with a hint it is never rebuilt to
+    /// grow, so stale keys fill it to 4/5 before a rebuild purges them, and a new key's
+    /// unsuccessful probe runs shorter; ~1.07x last-touch against 3/2, +0.7 bytes per
+    /// touch), the impression index at the load a rebuild leaves (7/5 entries per
+    /// impression), and no rebuild makes either smaller, so a store filling up to that
+    /// scale never rebuilds a table to grow. 0: no floor (tables grow from small).
     pub(crate) fn reserve(&mut self, keys: usize, imps: usize) {
-        self.min_keys = if keys == 0 { 0 } else { (keys * 3 / 2).max(64) };
+        self.min_keys = if keys == 0 { 0 } else { (keys * 8 / 5).max(64) };
         self.min_imps = if imps == 0 {
             0
         } else {
@@ -1663,7 +1666,7 @@ mod tests {
         let mut s = Store::new(1_000, 1_000);
         s.reserve(10_000, 20_000);
         let (keys, imps) = (s.keys.len(), s.imps.len() * GROUP);
-        assert_eq!(keys, 15_000);
+        assert_eq!(keys, 16_000);
         assert!((28_000..28_000 + GROUP).contains(&imps));
         // Filling up to the hint rebuilds neither table (a rebuild allocates anew).
         let (kp, ip) = (s.keys.as_ptr(), s.imps.as_ptr());
