@@ -519,6 +519,62 @@ fn gated_anchor_groups_equal_reference() {
     assert!(total > 200, "workload should match something: {total}");
 }
 
+/// Anchored rows whose bodies end in long `in` lists (some negated), with requests
+/// that reach hundreds of bodies: exact through both list tests, the binary search
+/// (few request values) and the presence scan (many).
+#[test]
+fn blocked_anchored_checks_with_long_lists_equal_reference() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut pairs = Vec::new();
+    for i in 0..4000u32 {
+        let segs: Vec<String> = (0..rng.random_range(5..80))
+            .map(|_| rng.random_range(0..400).to_string())
+            .collect();
+        let neg = if rng.random_range(0..5) == 0 {
+            "not "
+        } else {
+            ""
+        };
+        let mut text = format!(
+            "site = {} and seg {neg}in ({})",
+            rng.random_range(0..3000),
+            segs.join(", ")
+        );
+        if rng.random_range(0..3) == 0 {
+            text.push_str(&format!(" and n in ({}, {})", rng.random_range(0..4), 4));
+        }
+        if rng.random_range(0..3) == 0 {
+            text.push_str(&format!(
+                " and hour between {} and 20",
+                rng.random_range(0..12)
+            ));
+        }
+        pairs.push((i, parse(&text).unwrap()));
+    }
+    let index = Index::build(pairs.iter().map(|(k, e)| (*k, e))).unwrap();
+    assert!(index.stats().anchored_rows > 3000, "{:?}", index.stats());
+    let (mut scratch, mut out) = (Scratch::new(), Vec::new());
+    let mut req = Request::new();
+    let mut total = 0;
+    for _ in 0..100 {
+        req.clear();
+        for _ in 0..rng.random_range(100..400) {
+            req.push_int("site", rng.random_range(0..3000));
+        }
+        // Few segments: lists are binary-searched; many: scanned.
+        let segs = if rng.random() { 1..6 } else { 30..120 };
+        for _ in 0..rng.random_range(segs) {
+            req.push_int("seg", rng.random_range(0..400));
+        }
+        req.push_int("n", rng.random_range(0..5));
+        req.push_int("hour", rng.random_range(0..24));
+        index.matches(&req, &mut scratch, &mut out);
+        assert_eq!(out, reference(&pairs, &req));
+        total += out.len();
+    }
+    assert!(total > 100, "workload should match something: {total}");
+}
+
 /// One scratch serving two indexes whose attribute ids differ, and requests of
 /// different shapes: the scratch's cached attribute lookups never mislead.
 #[test]

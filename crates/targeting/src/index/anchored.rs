@@ -369,6 +369,13 @@ impl Anchored {
                 }
             }
         }
+        // Grown by pushing: drop the spare capacity (audience 10k: 209.5 bytes per
+        // expression, 165.4 after).
+        out.groups.shrink_to_fit();
+        out.postings.shrink_to_fit();
+        out.bodies.shrink_to_fit();
+        out.lists.shrink_to_fit();
+        out.ranges.shrink_to_fit();
         out
     }
 

@@ -1321,6 +1321,11 @@ fn build_lane(
         }
     }
     lane.m0 = m0;
+    // Postings grow by doubling while the lane is built: without this up to half of
+    // their allocation is spare capacity (broad 100k: 1,576 bytes per expression,
+    // 1,034 after).
+    lane.entries.shrink_to_fit();
+    lane.dense.shrink_to_fit();
     lane
 }
 
