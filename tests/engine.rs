@@ -261,10 +261,11 @@ fn pods_fill_several_slots_with_separation() {
 
 #[test]
 fn a_pod_stopped_at_the_search_budget_is_flagged_and_counted() {
-    // A rate card of near-equal bids (each copy a micro apart, so none are
-    // interchangeable) in mixed durations with overlapping categories: a knapsack no
-    // bound separates (the auction's unit tests have the same base). The search stops at
-    // its node budget; the decision says so and the engine counts it.
+    // A rate card of near-equal bids (each copy a micro apart) in mixed durations with
+    // overlapping categories: a knapsack no bound separates (the auction's unit tests
+    // have the same base). Each campaign also has a category of its own, so no two
+    // conflict with exactly the same others and none dominates another. The search
+    // stops at its node budget; the decision says so and the engine counts it.
     let engine = engine();
     let base: [(i64, u32, &[u32]); 9] = [
         (150, 60, &[]),
@@ -282,6 +283,7 @@ fn a_pod_stopped_at_the_search_budget_is_flagged_and_counted() {
             let (cpm, secs, cats) = base[id as usize % base.len()];
             let mut c = campaign(id, cpm * 10_000 + id as i64 / 9, "true");
             c.categories = cats.iter().map(|k| format!("IAB{}", k + 1)).collect();
+            c.categories.push(format!("OWN{id}"));
             c.creatives = vec![Creative::video(id * 100, secs)];
             c
         })

@@ -69,7 +69,11 @@
 //!   and, where ads crowd into few advertisers, domains, creatives or categories, inside
 //!   the bound too (one ad per group), which keeps such pods from going exponential;
 //!   VCG pricing re-runs the search once per placed ad, starting from the known pod minus
-//!   that ad.
+//!   that ad. A search that runs long (past 256 nodes) skips, at each node, candidates
+//!   dominated by one it branched on there (the same conflicts, ranked no lower, no
+//!   longer: a rate card's copies); one that reaches the node budget (2¹², plus 2¹⁰ per
+//!   VCG re-run) keeps the best pod found, feasible and never worse than the greedy
+//!   fill, and [`Outcome::truncated`] says it is not proven optimal.
 //! - Up to 32 candidates nothing touches the heap: every scratch buffer and the
 //!   [`Outcome`] are `SmallVec`s with inline capacity 32 or more. Larger auctions spill
 //!   to the heap once: the [`Outcome`] keeps the grown buffers, so a reused outcome

@@ -345,8 +345,9 @@ pub(crate) struct Entry {
     /// 0 for the highest tier present, then 1, …
     rank: u8,
     has_dom: bool,
-    /// Entries of one class are interchangeable (see [`Search::find_twins`]);
-    /// [`NO_CLASS`] for an entry with no twin, or before the classes are found.
+    /// Entries of one class conflict with exactly the same others (see
+    /// [`Search::find_twins`]); [`NO_CLASS`] for an entry alone in its class, or before
+    /// the classes are found.
     class: u32,
     /// [`Search::find_twins`]'s marks: bit 0, 1, 2 when another entry shares the
     /// advertiser, domain, creative.
@@ -364,10 +365,10 @@ fn twins_after() -> u32 {
     tests::TWINS_AFTER_TEST.with(std::cell::Cell::get)
 }
 
-/// What makes two entries interchangeable (see [`Search::find_twins`]): tier, value,
-/// seconds, categories and, per rule (advertiser, domain, creative), the group when
-/// another entry shares it, else `None` (it conflicts with no other entry).
-type TwinKey = ((u8, i64, u32, [u32; MAX_CATEGORIES]), [Option<u64>; 3]);
+/// What makes two entries conflict with the same others (see [`Search::find_twins`]):
+/// their categories and, per rule (advertiser, domain, creative), the group when another
+/// entry shares it, else `None` (it conflicts with no other entry under that rule).
+type TwinKey = ([u32; MAX_CATEGORIES], [Option<u64>; 3]);
 
 fn twin_key(entries: &[Entry], i: u16) -> TwinKey {
     let e = &entries[usize::from(i)];
@@ -381,7 +382,7 @@ fn twin_key(entries: &[Entry], i: u16) -> TwinKey {
         }
     };
     (
-        (e.rank, e.value, e.dur, cats),
+        cats,
         [
             per_rule(0, Rule::Advertiser),
             per_rule(1, Rule::Domain),
@@ -390,11 +391,11 @@ fn twin_key(entries: &[Entry], i: u16) -> TwinKey {
     )
 }
 
-/// [`Entry::class`] of an entry with no interchangeable twin.
+/// [`Entry::class`] of an entry alone in its class.
 const NO_CLASS: u32 = u32::MAX;
 
-/// Nodes a search visits before it looks for interchangeable entries: ordinary pods
-/// finish in tens of nodes and never pay for it.
+/// Nodes a search visits before it looks for twins: ordinary pods finish in tens of
+/// nodes and never pay for it.
 const TWINS_AFTER: u32 = 256;
 
 /// An unused category place.
@@ -632,11 +633,9 @@ impl<'a> Search<'a> {
         if slots_left == 0 {
             return;
         }
-        // Classes branched on at this node, within the current run of equal values
-        // (twins share their value, so a run holds all of a class).
-        let mut branched = [NO_CLASS; MAX_POD_SLOTS];
+        // The classes branched on at this node, each with the shortest duration branched.
+        let mut branched = [(NO_CLASS, 0u32); MAX_POD_SLOTS];
         let mut n_branched = 0;
-        let mut run = (u8::MAX, i64::MIN);
         let mut j = start;
         while self.reach(j) {
             // Nothing from here on is short enough (the suffix minimum only grows).
@@ -650,22 +649,26 @@ impl<'a> Search<'a> {
             if !self.may_improve(score, j, depth, slots_left, dur_left) {
                 break;
             }
-            // A twin of an entry already branched on here adds nothing: every pod through
-            // it is, with the twin swapped back, one that branch already searched with
-            // the same score, found earlier in depth-first order.
+            // An entry dominated by one already branched on here (same conflicts, ranked
+            // no lower, no longer) adds nothing: every pod through it is, with the
+            // other swapped in, one that branch already searched, scored no lower and
+            // found earlier in depth-first order.
             let e = &self.entries[j];
-            if (e.rank, e.value) != run {
-                run = (e.rank, e.value);
-                n_branched = 0;
-            }
             if e.class != NO_CLASS {
-                if branched[..n_branched].contains(&e.class) {
-                    j += 1;
-                    continue;
-                }
-                if n_branched < branched.len() {
-                    branched[n_branched] = e.class;
-                    n_branched += 1;
+                let seen = branched[..n_branched]
+                    .iter()
+                    .position(|&(class, _)| class == e.class);
+                match seen {
+                    Some(k) if branched[k].1 <= e.dur => {
+                        j += 1;
+                        continue;
+                    }
+                    Some(k) => branched[k].1 = e.dur,
+                    None if n_branched < branched.len() => {
+                        branched[n_branched] = (e.class, e.dur);
+                        n_branched += 1;
+                    }
+                    None => {}
                 }
             }
             self.cur[depth] = j as u16;
@@ -739,14 +742,17 @@ impl<'a> Search<'a> {
         true
     }
 
-    /// Materializes every entry and gives interchangeable ones a shared
-    /// [`Entry::class`]. Two entries are interchangeable when they have the same tier,
-    /// value, duration and categories and, under each of the advertiser, domain and
-    /// creative rules in force, either share their group or both conflict with no other
-    /// entry (a group of one, or no domain): then any other entry conflicts with both or
-    /// with neither, and swapping one for the other in a pod keeps it allowed and scored
-    /// the same. Runs once, only in searches past [`TWINS_AFTER`] nodes (many equal bids,
-    /// such as a rate card, where no bound separates the ties), so it may allocate.
+    /// Materializes every entry and gives entries that conflict with the same others a
+    /// shared [`Entry::class`] (*twins*). That holds when two entries have the same
+    /// categories and, under each of the advertiser, domain and creative rules in force,
+    /// either share their group or both conflict with no other entry (a group of one, or
+    /// no domain): then any third entry conflicts with both or with neither. So of two
+    /// twins, the one ranked first (a higher tier, or the same tier and a value no lower)
+    /// *dominates* the other if it is no longer: swapping it in keeps any pod allowed and
+    /// scores it no lower, and `dfs` skips the dominated one at a node where it branched
+    /// on the other. Runs once, only in searches past [`TWINS_AFTER`] nodes (many equal or
+    /// near-equal bids, such as a rate card, where no bound separates the ties); it
+    /// sorts every entry, in a buffer the outcome lends.
     fn find_twins(&mut self) {
         self.extend(self.order.len());
         let n = self.entries.len();
@@ -779,8 +785,8 @@ impl<'a> Search<'a> {
                 }
             }
         }
-        // Group identical keys: tier, value, seconds, categories and, per rule, the
-        // group when shared (else "conflicts with none").
+        // Group identical keys: categories and, per rule, the group when shared (else
+        // "conflicts with none").
         let entries = &mut *self.entries;
         idx.sort_unstable_by_key(|&i| twin_key(entries, i));
         let mut class = 0u32;
@@ -1016,17 +1022,19 @@ mod tests {
         (225, 60, &[]),
     ];
 
-    /// The rate card's candidates.
-    fn rate_card() -> Vec<Candidate> {
+    /// The rate card's candidates; `jitter` adds the copy number (0..6) in micros to each
+    /// bid, so the ties become near-ties.
+    fn rate_card(jitter: bool) -> Vec<Candidate> {
         (0..54u32)
             .map(|k| {
                 let (c, d, cats) = RATE_CARD[k as usize % RATE_CARD.len()];
+                let bump = if jitter { i64::from(k) / 9 } else { 0 };
                 Candidate::new(
                     k,
                     adloop_core::CampaignId(k.into()),
                     adloop_core::CreativeId(k.into()),
                     adloop_core::AdvertiserId(k.into()),
-                    crate::Bid::Cpm(Cpm::from_micros(c * 10_000)),
+                    crate::Bid::Cpm(Cpm::from_micros(c * 10_000 + bump)),
                 )
                 .with_duration_s(d)
                 .with_categories(crate::Categories::new(cats).unwrap())
@@ -1099,15 +1107,19 @@ mod tests {
     fn a_rate_card_pod_is_searched_in_full_thanks_to_twins() {
         // Equal bids in mixed durations: no bound separates the ties, and before twins
         // were recognized these 54 candidates took 0.24 s (GSP) and 4.5 s (VCG), then
-        // hit the node budget. Interchangeable copies are now branched on once per node.
-        let cands = rate_card();
-        for config in [GSP, VCG] {
-            NODES.with(|n| n.set(0));
-            let out = run(config, &rate_card_spec(), &cands);
-            let nodes = NODES.with(std::cell::Cell::get);
-            assert!(!out.truncated(), "{nodes} nodes");
-            assert!(nodes < 4_000, "{nodes} nodes");
-            assert_feasible_and_at_least_greedy(&out, &cands);
+        // hit the node budget. A copy dominated by one branched on at a node is skipped.
+        // Near-ties too (each copy a micro apart): a copy ranked first dominates the
+        // later ones of its type.
+        for jitter in [false, true] {
+            let cands = rate_card(jitter);
+            for config in [GSP, VCG] {
+                NODES.with(|n| n.set(0));
+                let out = run(config, &rate_card_spec(), &cands);
+                let nodes = NODES.with(std::cell::Cell::get);
+                assert!(!out.truncated(), "{nodes} nodes");
+                assert!(nodes < 4_000, "{nodes} nodes");
+                assert_feasible_and_at_least_greedy(&out, &cands);
+            }
         }
     }
 
@@ -1200,7 +1212,7 @@ mod tests {
         // The rate card with twins not recognized: no bound separates the ties and the
         // search stops after NODE_BUDGET nodes with the best pod found, which is feasible
         // and no worse than the greedy fill.
-        let cands = rate_card();
+        let cands = rate_card(false);
         let spec = rate_card_spec();
         TWINS_AFTER_TEST.with(|t| t.set(u32::MAX));
         for config in [GSP, VCG] {
@@ -1503,12 +1515,13 @@ mod prefix {
         fn twins_change_no_outcome(
             // Families share a bid, tier and duration; each variant changes one field of
             // the family's (category, shared advertiser, domain, shared creative), so
-            // only that field of the twin key tells it from the others.
+            // only that field of the twin key tells it from the others, or keeps the
+            // conflicts and lowers the bid or changes the duration (dominance).
             families in prop::collection::vec(
                 (
                     (1i64..60, 0u8..2, 0usize..4),
                     (0u32..3, any::<bool>(), prop::option::of(0u64..3), any::<bool>()),
-                    prop::collection::vec((0usize..5, 0u64..3, 1usize..4), 1..4),
+                    prop::collection::vec((0usize..7, 0u64..3, 1usize..4), 1..4),
                 ),
                 1..4,
             ),
@@ -1531,14 +1544,17 @@ mod prefix {
                         1 => shared_adv = !shared_adv,
                         2 => dom = (x > 0).then_some(x),
                         3 => shared_cre = !shared_cre,
-                        _ => {} // an exact copy of the base
+                        _ => {} // the same conflicts
                     }
+                    // Fields 5 and 6: a lower bid or another duration (dominance).
+                    let bid = if field == 5 { (*bid - x as i64).max(1) } else { *bid };
+                    let d = if field == 6 { (*d + x as usize) % 4 } else { *d };
                     let t = (10 * f + v) as u64;
                     for c in 0..copies {
                         let k = 100 * t + c as u64;
                         let adv = if shared_adv { 50 + t } else { 1_000 + k };
                         let cre = if shared_cre { 50 + t } else { 1_000 + k };
-                        gens.push((*bid, *tier, adv, dom, cat, *d, cre, 100));
+                        gens.push((bid, *tier, adv, dom, cat, d, cre, 100));
                     }
                 }
             }
