@@ -273,9 +273,12 @@ pub struct Config {
     pub(crate) expected_impressions: usize,
 }
 
-/// The largest capacity hint accepted (per table): far beyond one process's memory,
-/// and below the 32-bit key slots and references.
-pub(crate) const MAX_CAPACITY_HINT: usize = 1 << 30;
+/// The largest capacity hint accepted (per table): 2²⁶, about 67M keys or impressions,
+/// whose tables (allocated and written up front: 1.7 GB of keys, 0.75 GB of index) are
+/// already far beyond what one attributor holds at 10M events per pass; a larger value
+/// is far more likely a mistake than a plan, and would allocate tens of GB in
+/// `Attributor::new` instead of failing validation.
+pub(crate) const MAX_CAPACITY_HINT: usize = 1 << 26;
 
 impl Default for Config {
     fn default() -> Config {
@@ -366,14 +369,17 @@ impl Config {
         /// below that, so a store filling up to that scale does not rebuild it to grow
         /// (each rebuild also rewrites every stored touch's key slot). 0 (the default):
         /// no hint, the table grows as keys arrive. An overestimate costs 25.6 bytes per
-        /// key of excess (16-byte buckets); an underestimate by more than ~12% costs one
-        /// growth rebuild. At most 2³⁰; allocated up front.
+        /// key of excess (16-byte buckets). An underestimate costs growth rebuilds, by
+        /// 5/4 steps up to twice the hinted size (one for a hint ~12% low, three for one
+        /// half the real count), then by the unhinted steps. At most 2²⁶; allocated and
+        /// written up front.
         expected_keys: usize;
         /// Capacity hint for the impression index: the impressions expected to be stored
         /// at once (those of the last view window or max click delay, whichever is
         /// longer). Sized like [`Config::expected_keys`]: no growth rebuilds up to that
         /// many, never shrunk below it; an overestimate costs 11.2 bytes per impression
-        /// of excess (8-byte entries at load 5/7). 0 (the default): no hint. At most 2³⁰.
+        /// of excess (8-byte entries at load 5/7); an underestimate grows it like the key
+        /// table. 0 (the default): no hint. At most 2²⁶.
         expected_impressions: usize;
     }
 
@@ -434,7 +440,7 @@ impl Config {
             if n > MAX_CAPACITY_HINT {
                 return Err(Error::InvalidConfig {
                     field,
-                    reason: "must be at most 2^30",
+                    reason: "must be at most 2^26",
                 });
             }
         }

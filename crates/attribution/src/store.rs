@@ -537,12 +537,15 @@ fn grown_imps(live: usize, old: usize) -> usize {
     }
 }
 
-/// [`grown`] for a table with a capacity-hint floor (`floor` > 0; 0: no hint). At or
-/// above the floor a growing table (live entries over `growing` of it) grows by 5/4, not
-/// by [`step_up`]'s doubling below [`BIG`]: the caller said the store settles near the
-/// floor, so one that outgrows it by a little must not carry a table twice the size (a
-/// key hint 10% low took the second half's bytes per touch to 56.0 with doubling).
-/// Below the floor the floor is the size.
+/// [`grown`] for a table with a capacity-hint floor (`floor` > 0; 0: no hint). From
+/// the floor up to twice it, a growing table (live entries over `growing` of it) grows
+/// by 5/4, not by [`step_up`]'s doubling below [`BIG`]: the caller said the store
+/// settles near the floor, so one that outgrows it by a little must not carry a table
+/// twice the size (a key hint 10% low took the second half's bytes per touch to 56.0
+/// with doubling). Past twice the floor the hint was far too low and the table grows
+/// as without one (5/4 steps all the way from a hint 1,000× low took 34 rebuilds and
+/// rehashed 4.3× the final keys, against 14 and 1.3× with no hint). Below the floor the
+/// floor is the size.
 fn grown_floor(
     live: usize,
     old: usize,
@@ -551,7 +554,8 @@ fn grown_floor(
     tight: (usize, usize),
     unhinted: impl Fn(usize, usize) -> usize,
 ) -> usize {
-    if floor > 0 && old >= floor && live * growing.1 >= old * growing.0 {
+    let near_floor = floor > 0 && old >= floor && old < floor.saturating_mul(2);
+    if near_floor && live * growing.1 >= old * growing.0 {
         (live * tight.0 / tight.1).max(old * 5 / 4)
     } else {
         unhinted(live, old).max(floor)
@@ -776,6 +780,7 @@ impl Store {
     /// impression), and no rebuild makes either smaller, so a store filling up to that
     /// scale never rebuilds a table to grow. 0: no floor (tables grow from small).
     pub(crate) fn reserve(&mut self, keys: usize, imps: usize) {
+        // No overflow: `Config::validate` caps both at `MAX_CAPACITY_HINT` (2²⁶).
         self.min_keys = if keys == 0 { 0 } else { (keys * 8 / 5).max(64) };
         self.min_imps = if imps == 0 {
             0
@@ -1727,6 +1732,26 @@ mod tests {
         assert_eq!(grown_keys(2_800_000, 4_000_000, 0), 8_000_000);
         assert_eq!(grown_imps_floor(3_300_000, 4_000_000, 4_000_000), 5_000_000);
         assert_eq!(grown_imps_floor(3_300_000, 4_000_000, 0), 8_000_000);
+        // Past twice the floor (a hint far too low) as without a hint.
+        assert_eq!(grown_keys(2_800_000, 4_000_000, 1_000), 8_000_000);
+        assert_eq!(grown_imps_floor(3_300_000, 4_000_000, 1_000), 8_000_000);
+        // So growing from a hint 1,000x low takes no more rebuilds than from none.
+        let rebuilds = |floor: usize| {
+            let (mut size, mut n) = (floor.max(64), 0);
+            for live in 0..=2_400_000usize {
+                if live * 10 >= size * 7 {
+                    size = grown_keys(live, size, floor);
+                    n += 1;
+                }
+            }
+            n
+        };
+        assert!(
+            rebuilds(2_400) <= rebuilds(0) + 4,
+            "{} vs {}",
+            rebuilds(2_400),
+            rebuilds(0)
+        );
         // Below the floor the floor is the size; not growing, the tight size or the floor.
         assert_eq!(grown_keys(100, 64, 10_000), 10_000);
         assert_eq!(grown_keys(2_000_000, 4_000_000, 3_500_000), 3_500_000);

@@ -657,6 +657,15 @@ fn reports_have_cpa_roas_and_days() {
             .validate()
             .is_err()
     );
+    // A capacity hint past 2^26 is refused before anything is allocated.
+    assert!(
+        Config::default()
+            .expected_keys((1 << 26) + 1)
+            .validate()
+            .is_err()
+    );
+    assert!(Attributor::new(Config::default().expected_impressions(1 << 27)).is_err());
+    assert!(Config::default().expected_keys(1 << 26).validate().is_ok());
     assert!("nope".parse::<Model>().is_err());
     assert_eq!("time-decay".parse::<Model>().unwrap(), Model::TimeDecay);
 }
