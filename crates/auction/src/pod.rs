@@ -478,6 +478,10 @@ impl<'a> Search<'a> {
         twins: &'a mut Vec<u16>,
     ) -> Self {
         entries.clear();
+        // The node guard counts one auction (its VCG re-runs included), not a whole
+        // proptest run on one thread.
+        #[cfg(test)]
+        tests::NODES.with(|n| n.set(0));
         Search {
             twins,
             min_dur,
@@ -1582,6 +1586,91 @@ mod prefix {
             let (with, without) = (run_twins(1), run_twins(u32::MAX));
             prop_assume!(!with.truncated() && !without.truncated());
             prop_assert_eq!(with, without);
+        }
+
+        /// Dominance changes no outcome in the wider space: ads of several categories
+        /// (in either order), three tiers, required durations, `Exclude` pricing, twins
+        /// found after 1 to 59 nodes, and a small first block of the ranking. Copies of a
+        /// few types, each copy possibly with a lower bid, another duration, a higher
+        /// tier, its own advertiser or creative, or no domain.
+        #[test]
+        fn dominance_changes_no_outcome_anywhere(
+            types in prop::collection::vec(
+                (
+                    (1i64..40, 0u8..3, 0usize..4, prop::collection::vec(0u32..5, 0..3)),
+                    (0u64..3, prop::option::of(0u64..3), 0u64..3),
+                ),
+                1..5,
+            ),
+            copies in prop::collection::vec(
+                (0usize..5, (0i64..3, 0usize..2, 0u8..2), (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>())),
+                1..14,
+            ),
+            slots in 1u16..6,
+            dur in 15u32..151,
+            sep in any::<[bool; 4]>(),
+            vcg in any::<bool>(),
+            exclude in any::<bool>(),
+            required in prop::sample::select(vec![vec![], vec![15, 30], vec![30, 45, 60]]),
+            after in 1u32..60,
+            prefix in 1usize..8,
+            seed in any::<u64>(),
+        ) {
+            let mut cands = Vec::new();
+            for (k, &(t, (lower, longer, higher), (reverse, own_adv, own_cre, no_dom))) in
+                copies.iter().enumerate()
+            {
+                let ((bid, tier, d, ref cats), (adv, dom, cre)) = types[t % types.len()];
+                let mut cats = cats.clone();
+                if reverse {
+                    cats.reverse();
+                }
+                let tier = (tier + higher).min(2);
+                let adv = if own_adv { 1_000 + k as u64 } else { adv };
+                let cre = if own_cre { 1_000 + k as u64 } else { cre };
+                let c = crate::test_support::cand(k as u32, adv, (bid - lower).max(1))
+                    .with_tier([Tier::OPEN, Tier::DEAL, Tier::GUARANTEED][usize::from(tier)])
+                    .with_categories(Categories::new(&cats).unwrap())
+                    .with_duration_s([15, 30, 45, 60][(d + longer) % 4]);
+                let c = Candidate {
+                    creative: adloop_core::CreativeId(cre),
+                    ..c
+                };
+                cands.push(match dom {
+                    Some(x) if !no_dom => c.with_domain(AdvertiserDomain::new(x)),
+                    _ => c,
+                });
+            }
+            let config = AuctionConfig {
+                pod_pricing: if vcg { PodPricing::Vcg } else { PodPricing::Gsp },
+                same_advertiser: if exclude {
+                    SameAdvertiserRule::Exclude
+                } else {
+                    SameAdvertiserRule::Compete
+                },
+                ..AuctionConfig::default()
+            };
+            let spec = PodSpec {
+                required_durations_s: &required,
+                separation: Separation {
+                    advertiser: sep[0],
+                    domain: sep[1],
+                    category: sep[2],
+                    creative: sep[3],
+                },
+                ..PodSpec::new(slots, dur)
+            };
+            let run_twins = |after: u32, prefix: usize| {
+                super::tests::TWINS_AFTER_TEST.with(|t| t.set(after));
+                let mut out = Outcome::new();
+                run_with_prefix(&config, &spec, &cands, seed, &mut out, prefix).unwrap();
+                super::tests::TWINS_AFTER_TEST.with(|t| t.set(super::TWINS_AFTER));
+                out
+            };
+            let without = run_twins(u32::MAX, usize::MAX);
+            prop_assume!(!without.truncated());
+            prop_assert_eq!(&run_twins(after, prefix), &without);
+            prop_assert_eq!(&run_twins(1, usize::MAX), &without);
         }
     }
 }

@@ -126,8 +126,10 @@ pub struct Decision {
     /// Every campaign's fate, when the request asked for a trace.
     pub trace: Option<Trace>,
     /// The pod search stopped at its node budget (see the auction's
-    /// `Outcome::truncated`): the pod is feasible and fills at least as well as the
-    /// greedy fill, but is not proven optimal. Always `false` outside pods. Counted in
+    /// `Outcome::truncated`), in the auction round whose placements were served: the
+    /// pod is feasible and fills at least as well as the greedy fill, but is not proven
+    /// optimal; or, with VCG pod pricing, only a re-run that prices one ad stopped, and
+    /// that ad's price may be low. Always `false` outside pods. Counted in
     /// [`Engine::truncated_pods`](crate::Engine::truncated_pods).
     pub truncated: bool,
 }
