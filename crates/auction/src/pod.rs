@@ -1440,6 +1440,48 @@ mod prefix {
             .collect()
     }
 
+    fn config_of(vcg: bool, exclude: bool) -> AuctionConfig {
+        AuctionConfig {
+            pod_pricing: if vcg {
+                PodPricing::Vcg
+            } else {
+                PodPricing::Gsp
+            },
+            same_advertiser: if exclude {
+                SameAdvertiserRule::Exclude
+            } else {
+                SameAdvertiserRule::Compete
+            },
+            ..AuctionConfig::default()
+        }
+    }
+
+    fn separation_of(sep: [bool; 4]) -> Separation {
+        Separation {
+            advertiser: sep[0],
+            domain: sep[1],
+            category: sep[2],
+            creative: sep[3],
+        }
+    }
+
+    /// The outcome of a search that looks for twins after `after` nodes (`u32::MAX`:
+    /// never), with a first block of `prefix` entries.
+    fn run_twins(
+        config: &AuctionConfig,
+        spec: &PodSpec<'_>,
+        cands: &[Candidate],
+        seed: u64,
+        after: u32,
+        prefix: usize,
+    ) -> Outcome {
+        super::tests::TWINS_AFTER_TEST.with(|t| t.set(after));
+        let mut out = Outcome::new();
+        run_with_prefix(config, spec, cands, seed, &mut out, prefix).unwrap();
+        super::tests::TWINS_AFTER_TEST.with(|t| t.set(super::TWINS_AFTER));
+        out
+    }
+
     #[test]
     fn a_gsp_price_past_the_prefix_widens_it() {
         use crate::test_support::video;
@@ -1481,24 +1523,11 @@ mod prefix {
             seed in any::<u64>(),
         ) {
             let cands = build(&gens);
-            let config = AuctionConfig {
-                pod_pricing: if vcg { PodPricing::Vcg } else { PodPricing::Gsp },
-                same_advertiser: if compete {
-                    SameAdvertiserRule::Compete
-                } else {
-                    SameAdvertiserRule::Exclude
-                },
-                ..AuctionConfig::default()
-            };
+            let config = config_of(vcg, !compete);
             let spec = PodSpec {
                 required_durations_s: &required,
                 floors: Floors::hard(Cpm::from_micros(floor * 10_000)),
-                separation: Separation {
-                    advertiser: sep[0],
-                    domain: sep[1],
-                    category: sep[2],
-                    creative: sep[3],
-                },
+                separation: separation_of(sep),
                 ..PodSpec::new(slots, dur)
             };
             let (mut whole, mut part) = (Outcome::new(), Outcome::new());
@@ -1563,27 +1592,13 @@ mod prefix {
                 }
             }
             let cands = build(&gens);
-            let config = AuctionConfig {
-                pod_pricing: if vcg { PodPricing::Vcg } else { PodPricing::Gsp },
-                ..AuctionConfig::default()
-            };
+            let config = config_of(vcg, false);
             let spec = PodSpec {
-                separation: Separation {
-                    advertiser: sep[0],
-                    domain: sep[1],
-                    category: sep[2],
-                    creative: sep[3],
-                },
+                separation: separation_of(sep),
                 ..PodSpec::new(slots, dur)
             };
-            let run_twins = |after: u32| {
-                super::tests::TWINS_AFTER_TEST.with(|t| t.set(after));
-                let mut out = Outcome::new();
-                run_with_prefix(&config, &spec, &cands, seed, &mut out, usize::MAX).unwrap();
-                super::tests::TWINS_AFTER_TEST.with(|t| t.set(super::TWINS_AFTER));
-                out
-            };
-            let (with, without) = (run_twins(1), run_twins(u32::MAX));
+            let run = |after| run_twins(&config, &spec, &cands, seed, after, usize::MAX);
+            let (with, without) = (run(1), run(u32::MAX));
             prop_assume!(!with.truncated() && !without.truncated());
             prop_assert_eq!(with, without);
         }
@@ -1641,36 +1656,17 @@ mod prefix {
                     _ => c,
                 });
             }
-            let config = AuctionConfig {
-                pod_pricing: if vcg { PodPricing::Vcg } else { PodPricing::Gsp },
-                same_advertiser: if exclude {
-                    SameAdvertiserRule::Exclude
-                } else {
-                    SameAdvertiserRule::Compete
-                },
-                ..AuctionConfig::default()
-            };
+            let config = config_of(vcg, exclude);
             let spec = PodSpec {
                 required_durations_s: &required,
-                separation: Separation {
-                    advertiser: sep[0],
-                    domain: sep[1],
-                    category: sep[2],
-                    creative: sep[3],
-                },
+                separation: separation_of(sep),
                 ..PodSpec::new(slots, dur)
             };
-            let run_twins = |after: u32, prefix: usize| {
-                super::tests::TWINS_AFTER_TEST.with(|t| t.set(after));
-                let mut out = Outcome::new();
-                run_with_prefix(&config, &spec, &cands, seed, &mut out, prefix).unwrap();
-                super::tests::TWINS_AFTER_TEST.with(|t| t.set(super::TWINS_AFTER));
-                out
-            };
-            let without = run_twins(u32::MAX, usize::MAX);
+            let run = |after, prefix| run_twins(&config, &spec, &cands, seed, after, prefix);
+            let without = run(u32::MAX, usize::MAX);
             prop_assume!(!without.truncated());
-            prop_assert_eq!(&run_twins(after, prefix), &without);
-            prop_assert_eq!(&run_twins(1, usize::MAX), &without);
+            prop_assert_eq!(&run(after, prefix), &without);
+            prop_assert_eq!(&run(1, usize::MAX), &without);
         }
     }
 }
