@@ -10,6 +10,9 @@
 //! - `targeting/<profile>/bitset_only/<n>`: the index with its anchored partition off
 //!   (`anchor_threshold_ppm(0)`: every conjunction in the bitset lanes), the design
 //!   before anchoring, for the ablation.
+//! - `targeting/<profile>/portable/<n>`: the index with `cpu_kernels(false)`, its
+//!   inner loops compiled for the target's baseline only (no BMI, no AVX-512), for the
+//!   ratio of the CPU-specific copies in the same run.
 //! - `targeting/build/<n>`: [`Index::build`] from parsed expressions.
 //! - Printed before the criterion runs: for each workload, the build time (one build),
 //!   heap bytes per expression, rows (and how many are anchored), fallback expressions
@@ -469,13 +472,18 @@ fn build(w: &Workload, options: &BuildOptions) -> Index {
     .expect("index builds")
 }
 
-fn summarize(profile: Profile, n: usize, w: &Workload) -> (Index, Index, Option<Index>) {
+/// The index, the brute-force scan, and (up to 100k expressions) the bitset-only and
+/// portable-kernel indexes.
+type Built = (Index, Index, Option<Index>, Option<Index>);
+
+fn summarize(profile: Profile, n: usize, w: &Workload) -> Built {
     let start = Instant::now();
     let index = build(w, &BuildOptions::default());
     let build_s = start.elapsed().as_secs_f64();
     let scan = build(w, &BuildOptions::new().max_conjunctions(0));
     let bitset_only =
         (n <= 100_000).then(|| build(w, &BuildOptions::new().anchor_threshold_ppm(0)));
+    let portable = (n <= 100_000).then(|| build(w, &BuildOptions::new().cpu_kernels(false)));
     let (mut scratch, mut a, mut b) = (Scratch::new(), Vec::new(), Vec::new());
     let mut matched = 0usize;
     let checked = 200.min(w.requests.len());
@@ -488,12 +496,16 @@ fn summarize(profile: Profile, n: usize, w: &Workload) -> (Index, Index, Option<
                 bitset_only.matches(r, &mut scratch, &mut b);
                 assert_eq!(a, b, "index and bitset-only index disagree");
             }
+            if let Some(portable) = &portable {
+                portable.matches(r, &mut scratch, &mut b);
+                assert_eq!(a, b, "index and portable-kernel index disagree");
+            }
         }
         matched += a.len();
     }
     let stats = index.stats();
     eprintln!(
-        "targeting {:>8} {:>9} exprs: build {:>7.3} s, {:>6.1} bytes/expr, {} rows ({} anchored), {} fallback, {} lanes, {} of {} words, {:.3}% match ({:.0} keys/request)",
+        "targeting {:>8} {:>9} exprs: build {:>7.3} s, {:>6.1} bytes/expr, {} rows ({} anchored), {} fallback, {} lanes, {} of {} words, {:.3}% match ({:.0} keys/request), {} kernels",
         profile.name(),
         n,
         build_s,
@@ -506,8 +518,9 @@ fn summarize(profile: Profile, n: usize, w: &Workload) -> (Index, Index, Option<
         stats.lanes * stats.result_words,
         100.0 * matched as f64 / (checked * n) as f64,
         matched as f64 / checked as f64,
+        stats.kernels,
     );
-    (index, scan, bitset_only)
+    (index, scan, bitset_only, portable)
 }
 
 fn bench_profile(c: &mut Criterion, profile: Profile, sizes: &[usize], write_dir: Option<&str>) {
@@ -525,7 +538,7 @@ fn bench_profile(c: &mut Criterion, profile: Profile, sizes: &[usize], write_dir
             let _ = std::fs::write(format!("{dir}/{}-{n}.tsv", profile.name()), tsv);
             let _ = std::fs::write(format!("{dir}/{}-{n}.jsonl", profile.name()), &w.jsonl);
         }
-        let (index, scan, bitset_only) = summarize(profile, n, &w);
+        let (index, scan, bitset_only, portable) = summarize(profile, n, &w);
         let mut scratch = Scratch::new();
         let mut out = Vec::new();
         let mut i = 0usize;
@@ -544,6 +557,15 @@ fn bench_profile(c: &mut Criterion, profile: Profile, sizes: &[usize], write_dir
                 b.iter(|| {
                     i = (i + 1) & 1023;
                     bitset_only.matches(black_box(&w.requests[i]), &mut scratch, &mut out);
+                    black_box(out.len())
+                })
+            });
+        }
+        if let Some(portable) = &portable {
+            group.bench_function(BenchmarkId::new("portable", n), |b| {
+                b.iter(|| {
+                    i = (i + 1) & 1023;
+                    portable.matches(black_box(&w.requests[i]), &mut scratch, &mut out);
                     black_box(out.len())
                 })
             });

@@ -1,7 +1,7 @@
 //! Match requests against targeting expressions with the compiled index.
 //!
 //! ```text
-//! cargo run --release --example match -- EXPRESSIONS REQUESTS [--repeat N] [--anchor-ppm P]
+//! cargo run --release --example match -- EXPRESSIONS REQUESTS [--repeat N] [--anchor-ppm P] [--portable]
 //! ```
 //!
 //! - EXPRESSIONS: one `key<TAB>expression` per line; the key is a non-negative integer
@@ -17,7 +17,9 @@
 //! On stderr, one line gives the build time, the time to match all requests (excluding
 //! reading and printing; with `--repeat N`, the best of N rounds) and requests per
 //! second, so the index's speed can be compared on any workload. `--anchor-ppm P` sets
-//! `BuildOptions::anchor_threshold_ppm` (0: bitset rows only), for comparing designs.
+//! `BuildOptions::anchor_threshold_ppm` (0: bitset rows only), for comparing designs;
+//! `--portable` builds with `BuildOptions::cpu_kernels(false)` (no BMI or AVX-512
+//! copies of the inner loops), for comparing those on this CPU.
 
 use std::{
     io::{BufWriter, Write},
@@ -44,6 +46,8 @@ fn main() -> ExitCode {
                 Some(ppm) => options = options.anchor_threshold_ppm(ppm),
                 None => return usage("--anchor-ppm needs an integer (parts per million)"),
             }
+        } else if a == "--portable" {
+            options = options.cpu_kernels(false);
         } else {
             paths.push(a);
         }
@@ -139,13 +143,14 @@ fn main() -> ExitCode {
     let stats = index.stats();
     let n = requests_parsed.len();
     eprintln!(
-        "match: built index of {} expressions ({} rows, {} anchored, {} fallback, {:.1} bytes/expression) in {:.3} ms; \
+        "match: built index of {} expressions ({} rows, {} anchored, {} fallback, {:.1} bytes/expression, {} kernels) in {:.3} ms; \
          matched {} requests in {:.3} ms ({:.2} µs/request, {:.0} requests/s)",
         stats.expressions,
         stats.rows,
         stats.anchored_rows,
         stats.fallback_expressions,
         stats.heap_bytes as f64 / stats.expressions.max(1) as f64,
+        stats.kernels,
         build_s * 1e3,
         n,
         best * 1e3,
@@ -156,7 +161,9 @@ fn main() -> ExitCode {
 }
 
 fn usage(problem: &str) -> ExitCode {
-    eprintln!("match: {problem}\nusage: match EXPRESSIONS REQUESTS [--repeat N] [--anchor-ppm P]");
+    eprintln!(
+        "match: {problem}\nusage: match EXPRESSIONS REQUESTS [--repeat N] [--anchor-ppm P] [--portable]"
+    );
     ExitCode::from(2)
 }
 

@@ -65,10 +65,12 @@
 //! words where its rows live, a "satisfied when absent" bitset plus per-value postings
 //! (dense and pre-folded for values many rows name, sparse lists otherwise; integer
 //! ranges bucketed at their endpoints); each lane is ANDed into a result bitset.
-//! Matching keys go through a key bitset that also orders and deduplicates them; the
-//! two loops that fill and drain it have copies compiled for BMI1/BMI2/POPCNT, chosen
-//! at build when the CPU has them (calling those copies is the crate's only
-//! `unsafe`).
+//! Matching keys go through a key bitset that also orders and deduplicates them. The
+//! lane pass and the two loops that fill and drain the key bitset have copies compiled
+//! for AVX-512 (with VBMI2's byte compress for the output loops) and for
+//! BMI1/BMI2/POPCNT, chosen once at build from the CPU's features
+//! ([`BuildOptions::cpu_kernels`] turns them off). Calling those copies, and the
+//! AVX-512 output loops' gathers and block stores, are the crate's only `unsafe`.
 //! Expressions beyond the normalization caps are compiled into a dictionary-encoded
 //! tree and evaluated exactly. Matching allocates nothing once the scratch space has
 //! grown. See `docs/targeting.md` for measurements.

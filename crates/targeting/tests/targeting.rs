@@ -105,10 +105,11 @@ proptest! {
         let all_anchored =
             Index::build_with(pairs(), &BuildOptions::new().anchor_threshold_ppm(1_000_000))
                 .unwrap();
+        let portable = Index::build_with(pairs(), &BuildOptions::new().cpu_kernels(false)).unwrap();
         let (mut scratch, mut out) = (Scratch::new(), Vec::new());
         for req in &requests {
             let want = reference(&exprs, req);
-            for ix in [&index, &scan, &bitset_only, &all_anchored] {
+            for ix in [&index, &scan, &bitset_only, &all_anchored, &portable] {
                 ix.matches(req, &mut scratch, &mut out);
                 prop_assert_eq!(&out, &want);
             }
@@ -273,6 +274,14 @@ fn index_equals_reference_on_joined_runs_and_multi_value_lanes() {
         )
         .unwrap();
         let default = Index::build(pairs.iter().map(|(k, e)| (*k, e))).unwrap();
+        // The same index with its inner loops compiled for the baseline only: the
+        // CPU-specific copies (AVX-512 or BMI where the CPU has them) must agree.
+        let portable = Index::build_with(
+            pairs.iter().map(|(k, e)| (*k, e)),
+            &BuildOptions::new().cpu_kernels(false),
+        )
+        .unwrap();
+        assert_eq!(portable.stats().kernels, "portable");
         let (mut scratch, mut out) = (Scratch::new(), Vec::new());
         let mut req = Request::new();
         let mut total = 0;
@@ -285,7 +294,7 @@ fn index_equals_reference_on_joined_runs_and_multi_value_lanes() {
                 }
             }
             let want = reference(&pairs, &req);
-            for ix in [&bitset_only, &default] {
+            for ix in [&bitset_only, &default, &portable] {
                 ix.matches(&req, &mut scratch, &mut out);
                 assert_eq!(out, want);
             }

@@ -33,6 +33,8 @@
 //! keys already found), and emits keys in ascending order.
 
 mod anchored;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod fallback;
 mod normalize;
 
@@ -103,6 +105,11 @@ pub struct BuildOptions {
     /// keeps every conjunction in the bitset rows, `1_000_000` anchors every
     /// conjunction that has such a list.
     pub anchor_threshold_ppm: u32,
+    /// Whether matching may run the copies of its inner loops compiled for this CPU's
+    /// extensions (on x86-64: BMI1/BMI2/POPCNT, and AVX-512 with VBMI2), chosen once at
+    /// build when the CPU has them. Default `true`; `false` keeps the portable code
+    /// (for comparison: answers are the same either way).
+    pub cpu_kernels: bool,
 }
 
 impl Default for BuildOptions {
@@ -110,6 +117,7 @@ impl Default for BuildOptions {
         BuildOptions {
             max_conjunctions: DEFAULT_MAX_CONJUNCTIONS,
             anchor_threshold_ppm: DEFAULT_ANCHOR_THRESHOLD_PPM,
+            cpu_kernels: true,
         }
     }
 }
@@ -129,6 +137,12 @@ impl BuildOptions {
     /// Sets [`BuildOptions::anchor_threshold_ppm`] (clamped to 1,000,000).
     pub fn anchor_threshold_ppm(mut self, ppm: u32) -> Self {
         self.anchor_threshold_ppm = ppm.min(1_000_000);
+        self
+    }
+
+    /// Sets [`BuildOptions::cpu_kernels`].
+    pub fn cpu_kernels(mut self, on: bool) -> Self {
+        self.cpu_kernels = on;
         self
     }
 }
@@ -379,6 +393,9 @@ pub struct IndexStats {
     /// Words all lanes together AND into the result per request (the bitset work of one
     /// match; `lanes × result_words` without the row clustering).
     pub lane_words: usize,
+    /// Which compiled copies of matching's inner loops the index runs: `"avx512"`,
+    /// `"bmi"` or `"portable"` (see [`BuildOptions::cpu_kernels`]).
+    pub kernels: &'static str,
 }
 
 /// A compiled, immutable index over `(key, expression)` pairs that returns exactly the
@@ -421,9 +438,8 @@ pub struct Index {
     /// `Some(keys[0])` when the keys are consecutive integers (the usual numbering of a
     /// snapshot's campaigns), so a key ordinal converts to its key by an addition.
     first_key: Option<u32>,
-    /// Whether this CPU has BMI1, BMI2 and POPCNT (checked once, at build), so the
-    /// output loops run in their compiled-for-those-features copies.
-    bit_kernels: bool,
+    /// Which copies of the output loops this CPU runs (checked once, at build).
+    kernels: Kernels,
     fallback: Fallback,
     anchored: Anchored,
     expressions: usize,
@@ -661,7 +677,11 @@ impl Index {
             keys,
             key_count,
             first_key,
-            bit_kernels: bit_kernels_available(),
+            kernels: if options.cpu_kernels {
+                Kernels::detect()
+            } else {
+                Kernels::Portable
+            },
             fallback,
             anchored,
             expressions: pairs.len(),
@@ -682,6 +702,7 @@ impl Index {
             heap_bytes: self.heap_bytes(),
             result_words: self.valid.len(),
             lane_words: self.lanes.iter().map(|l| l.words).sum(),
+            kernels: self.kernels.name(),
         }
     }
 
@@ -733,18 +754,26 @@ impl Index {
         if self.rows > 0 {
             result.copy_from_slice(&self.valid);
             for lane in &self.lanes {
-                apply_lane(lane, &enc, result, h, patches);
-            }
-            if self.bit_kernels {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `bit_kernels` is set only when the CPU has BMI1, BMI2 and
-                // POPCNT (`bit_kernels_available`), the features `rows_to_keys_bmi`
-                // is compiled for.
-                unsafe {
-                    rows_to_keys_bmi(result, &self.row_key, keybits);
+                match self.kernels {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `Kernels::Avx512` is chosen only when the CPU has the
+                    // features the `avx512` module's functions are compiled for
+                    // (`avx512::available`).
+                    Kernels::Avx512 => unsafe {
+                        avx512::apply_lane(lane, &enc, result, h, patches)
+                    },
+                    _ => apply_lane(lane, &enc, result, h, patches),
                 }
-            } else {
-                rows_to_keys(result, &self.row_key, keybits);
+            }
+            match self.kernels {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as for `avx512::apply_lane` above.
+                Kernels::Avx512 => unsafe { avx512::rows_to_keys(result, &self.row_key, keybits) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `Kernels::Bmi` is chosen only when the CPU has BMI1, BMI2
+                // and POPCNT, the features `rows_to_keys_bmi` is compiled for.
+                Kernels::Bmi => unsafe { rows_to_keys_bmi(result, &self.row_key, keybits) },
+                Kernels::Portable => rows_to_keys(result, &self.row_key, keybits),
             }
             // The sink word (just past the real key words) collects the bits of
             // steps past a word's last row; nothing reads it, but a larger index
@@ -766,29 +795,58 @@ impl Index {
                 keybits[k >> 6] |= 1 << (k & 63);
             }
         }
-        if self.bit_kernels {
+        match self.kernels {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as for `avx512::apply_lane` above.
+            Kernels::Avx512 => unsafe { avx512::emit(keybits, &self.keys, self.first_key, out) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as for `rows_to_keys_bmi` above.
-            unsafe {
-                emit_bmi(keybits, &self.keys, self.first_key, out);
-            }
-        } else {
-            emit(keybits, &self.keys, self.first_key, out);
+            Kernels::Bmi => unsafe { emit_bmi(keybits, &self.keys, self.first_key, out) },
+            Kernels::Portable => emit(keybits, &self.keys, self.first_key, out),
         }
     }
 }
 
-/// Whether [`rows_to_keys_bmi`] and [`emit_bmi`] may run on this CPU.
-fn bit_kernels_available() -> bool {
+/// The copies of the output loops (`rows_to_keys`, `emit`) an index runs, chosen once
+/// at build from the CPU's features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernels {
+    /// Compiled for the target's baseline.
+    Portable,
+    /// Compiled for BMI1, BMI2 and POPCNT (`tzcnt`, `blsr`, `popcnt`).
     #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("bmi1")
-            && std::is_x86_feature_detected!("bmi2")
-            && std::is_x86_feature_detected!("popcnt")
+    Bmi,
+    /// AVX-512 with VBMI2's byte compress (`avx512` module).
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Kernels {
+    fn name(self) -> &'static str {
+        match self {
+            Kernels::Portable => "portable",
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Bmi => "bmi",
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Avx512 => "avx512",
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+
+    /// The best copies this CPU runs.
+    fn detect() -> Kernels {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if avx512::available() {
+                return Kernels::Avx512;
+            }
+            if std::is_x86_feature_detected!("bmi1")
+                && std::is_x86_feature_detected!("bmi2")
+                && std::is_x86_feature_detected!("popcnt")
+            {
+                return Kernels::Bmi;
+            }
+        }
+        Kernels::Portable
     }
 }
 
@@ -983,6 +1041,12 @@ fn rows_to_keys_body(result: &[u64], row_key: &[u32], keybits: &mut [u64]) {
 /// aliases none of the inputs, so the loop vectorizes.
 #[inline(never)]
 fn or4(acc: &mut [u64], init: bool, m: &[u64], a: &[u64], b: &[u64], c: &[u64], d: &[u64]) {
+    or4_body(acc, init, m, a, b, c, d);
+}
+
+/// The body of [`or4`], inlined into each compiled copy.
+#[inline(always)]
+fn or4_body(acc: &mut [u64], init: bool, m: &[u64], a: &[u64], b: &[u64], c: &[u64], d: &[u64]) {
     let n = acc.len();
     let (m, a, b, c, d) = (&m[..n], &a[..n], &b[..n], &c[..n], &d[..n]);
     if init {
@@ -1073,6 +1137,20 @@ fn apply_lane(
     result: &mut [u64],
     h: &mut [u64],
     patches: &mut Patches,
+) {
+    apply_lane_body(lane, enc, result, h, patches, or4);
+}
+
+/// The body of [`apply_lane`], inlined into each compiled copy, with the copy's
+/// multi-posting OR kernel.
+#[inline(always)]
+fn apply_lane_body(
+    lane: &Lane,
+    enc: &Encoded<'_>,
+    result: &mut [u64],
+    h: &mut [u64],
+    patches: &mut Patches,
+    or4: impl Fn(&mut [u64], bool, &[u64], &[u64], &[u64], &[u64], &[u64]),
 ) {
     patches.keep.clear();
     patches.kill.clear();
@@ -1407,16 +1485,37 @@ mod tests {
                 want[ord as usize / 64] |= 1 << (ord % 64);
             }
         }
-        let mut got = vec![0u64; key_words + 1];
-        rows_to_keys(result, &row_key, &mut got);
-        assert_eq!(got[..key_words], want[..]);
-        #[cfg(target_arch = "x86_64")]
-        if bit_kernels_available() {
+        for kernels in available_kernels() {
             let mut got = vec![0u64; key_words + 1];
-            // SAFETY: the CPU has the kernel's features (checked just above).
-            unsafe { rows_to_keys_bmi(result, &row_key, &mut got) };
-            assert_eq!(got[..key_words], want[..]);
+            match kernels {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `available_kernels` lists only what this CPU runs.
+                Kernels::Avx512 => unsafe { avx512::rows_to_keys(result, &row_key, &mut got) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above.
+                Kernels::Bmi => unsafe { rows_to_keys_bmi(result, &row_key, &mut got) },
+                Kernels::Portable => rows_to_keys(result, &row_key, &mut got),
+            }
+            assert_eq!(got[..key_words], want[..], "{kernels:?}");
         }
+    }
+
+    /// Every copy of the kernels this CPU runs, portable first.
+    fn available_kernels() -> Vec<Kernels> {
+        let mut all = vec![Kernels::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("bmi1")
+                && std::is_x86_feature_detected!("bmi2")
+                && std::is_x86_feature_detected!("popcnt")
+            {
+                all.push(Kernels::Bmi);
+            }
+            if avx512::available() {
+                all.push(Kernels::Avx512);
+            }
+        }
+        all
     }
 
     /// Key bits to keys: every kernel appends exactly the set ordinals' keys, in
@@ -1430,19 +1529,22 @@ mod tests {
                 }
             }
         }
-        let mut bits = keybits.to_vec();
-        let mut out = Vec::new();
-        emit(&mut bits, keys, first_key, &mut out);
-        assert_eq!(out, want);
-        assert!(bits.iter().all(|&w| w == 0));
-        #[cfg(target_arch = "x86_64")]
-        if bit_kernels_available() {
+        for kernels in available_kernels() {
             let mut bits = keybits.to_vec();
-            let mut out = Vec::new();
-            // SAFETY: the CPU has the kernel's features (checked just above).
-            unsafe { emit_bmi(&mut bits, keys, first_key, &mut out) };
-            assert_eq!(out, want);
-            assert!(bits.iter().all(|&w| w == 0));
+            // Appends: what `out` held before stays.
+            let mut out = vec![7];
+            match kernels {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `available_kernels` lists only what this CPU runs.
+                Kernels::Avx512 => unsafe { avx512::emit(&mut bits, keys, first_key, &mut out) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above.
+                Kernels::Bmi => unsafe { emit_bmi(&mut bits, keys, first_key, &mut out) },
+                Kernels::Portable => emit(&mut bits, keys, first_key, &mut out),
+            }
+            assert_eq!(out[0], 7, "{kernels:?}");
+            assert_eq!(out[1..], want[..], "{kernels:?}");
+            assert!(bits.iter().all(|&w| w == 0), "{kernels:?}");
         }
     }
 
