@@ -50,7 +50,13 @@ pub(super) fn apply_lane(
     h: &mut [u64],
     patches: &mut Patches,
 ) {
-    apply_lane_body(lane, enc, result, h, patches, or4_body);
+    // A closure, not the function item: the call then inlines here and compiles with
+    // this function's features (a function item passed on is called through a shim
+    // compiled without them).
+    #[allow(clippy::redundant_closure)]
+    apply_lane_body(lane, enc, result, h, patches, |acc, init, m, a, b, c, d| {
+        or4_body(acc, init, m, a, b, c, d)
+    });
 }
 
 /// Bytes `0, 1, …, 63`: the positions `vpcompressb` packs.
