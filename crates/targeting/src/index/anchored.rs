@@ -119,6 +119,9 @@ pub(crate) struct Anchored {
     /// The presence slot every request marks: the gate of conjunctions without one.
     always: u32,
     presence_len: usize,
+    /// Scan long `in` lists with the AVX-512 kernel (`avx512::any_marked`): set by the
+    /// index only when the CPU has AVX-512.
+    simd_lists: bool,
 }
 
 /// Estimated share of requests for which a positive `in` literal is true, from the
@@ -182,6 +185,15 @@ impl Anchored {
 
     pub(crate) fn entries(&self) -> usize {
         self.postings.len()
+    }
+
+    /// Lets long `in` lists be scanned 16 ids at a time with AVX-512 gathers of their
+    /// presence slots (the sequential list loads overlap, where a binary search per
+    /// request value waits on one dependent load after another). Call only when
+    /// `avx512::available()`.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn set_simd_lists(&mut self) {
+        self.simd_lists = super::avx512::available();
     }
 
     pub(crate) fn presence_len(&self) -> usize {
@@ -543,7 +555,27 @@ impl Anchored {
                     };
                     let list = &self.lists[*start as usize..(*start + *len) as usize];
                     let have = enc.ids(payload);
-                    let hit = if list.len() <= 4 * have.len() {
+                    #[cfg(target_arch = "x86_64")]
+                    // A list shorter than a vector is scanned faster by the scalar
+                    // loop below (no call, and it stops at the first marked id).
+                    let simd = self.simd_lists && list.len() >= 16 && list.len() <= 64 * have.len();
+                    #[cfg(not(target_arch = "x86_64"))]
+                    let simd = false;
+                    let hit = if simd {
+                        #[cfg(target_arch = "x86_64")]
+                        // SAFETY: `simd_lists` is set only when the CPU has the
+                        // features of the `avx512` module (`set_simd_lists`).
+                        unsafe {
+                            super::avx512::any_marked(
+                                list,
+                                self.base[payload as usize],
+                                presence,
+                                epoch,
+                            )
+                        }
+                        #[cfg(not(target_arch = "x86_64"))]
+                        false
+                    } else if list.len() <= 4 * have.len() {
                         let base = self.base[payload as usize];
                         list.iter()
                             .any(|&id| presence[(base + id) as usize] == epoch)

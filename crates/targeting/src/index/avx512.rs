@@ -14,13 +14,17 @@
 //!   values, store all 16 lanes to a block and advance by the word's popcount. Only
 //!   words of more than 16 set bits go round the loop again.
 //!
+//! - [`any_marked`] scans an anchored body's long `in` list against the request's
+//!   presence marks, 16 ids per gather.
+//!
 //! Every function here may be called only where [`available`] is true (the index
 //! checks once, at build); each pointer access is bounds-argued in its `SAFETY`
 //! comment.
 
 use std::arch::x86_64::{
-    __m128i, __m512i, _mm512_add_epi32, _mm512_castsi512_si128, _mm512_cvtepu8_epi32,
-    _mm512_extracti32x4_epi32, _mm512_mask_i32gather_epi32, _mm512_maskz_compress_epi8,
+    __m128i, __m512i, _mm512_add_epi32, _mm512_castsi512_si128, _mm512_cmpeq_epi32_mask,
+    _mm512_cmplt_epu32_mask, _mm512_cvtepu8_epi32, _mm512_extracti32x4_epi32, _mm512_loadu_si512,
+    _mm512_mask_i32gather_epi32, _mm512_maskz_compress_epi8, _mm512_maskz_loadu_epi32,
     _mm512_set_epi64, _mm512_set1_epi32, _mm512_setzero_si512, _mm512_storeu_si512,
 };
 
@@ -210,4 +214,48 @@ pub(super) fn emit(keybits: &mut [u64], keys: &[u32], first_key: Option<u32>, ou
         }
     }
     out.extend_from_slice(&block[..n]);
+}
+
+/// Whether any id of `list` has its presence slot `base + id` marked with `epoch`: the
+/// anchored check of a long `in` list, 16 ids per step. Ids whose slot would fall past
+/// `presence` are not read (and count as unmarked).
+#[target_feature(enable = "avx512f")]
+#[inline(never)]
+pub(super) fn any_marked(list: &[u32], base: u32, presence: &[u32], epoch: u32) -> bool {
+    assert!(presence.len() <= i32::MAX as usize);
+    let (base, epoch) = (
+        _mm512_set1_epi32(base as i32),
+        _mm512_set1_epi32(epoch as i32),
+    );
+    let len = _mm512_set1_epi32(presence.len() as i32);
+    let (chunks, tail) = list.as_chunks::<16>();
+    let marked = |ids: __m512i, lanes: u16| {
+        let slots = _mm512_add_epi32(ids, base);
+        // Lanes whose slot is in bounds (unsigned compare: a sum that wrapped is large).
+        let inside = lanes & _mm512_cmplt_epu32_mask(slots, len);
+        // SAFETY: only lanes with `slot < presence.len()` are read.
+        let p = unsafe {
+            _mm512_mask_i32gather_epi32::<4>(
+                _mm512_setzero_si512(),
+                inside,
+                slots,
+                presence.as_ptr().cast(),
+            )
+        };
+        _mm512_cmpeq_epi32_mask(p, epoch) & inside != 0
+    };
+    for chunk in chunks {
+        // SAFETY: `chunk` is 16 `u32`s, the 64 bytes one unaligned load reads.
+        let ids = unsafe { _mm512_loadu_si512(chunk.as_ptr().cast()) };
+        if marked(ids, u16::MAX) {
+            return true;
+        }
+    }
+    if tail.is_empty() {
+        return false;
+    }
+    let lanes = lanes(tail.len());
+    // SAFETY: the masked load reads only the first `tail.len()` lanes, all in `tail`.
+    let ids = unsafe { _mm512_maskz_loadu_epi32(lanes, tail.as_ptr().cast()) };
+    marked(ids, lanes)
 }

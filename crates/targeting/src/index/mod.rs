@@ -592,7 +592,16 @@ impl Index {
             }
         }
         let rows = bitset_rows;
-        let anchored = Anchored::build(anchored_rows, &dicts);
+        let mut anchored = Anchored::build(anchored_rows, &dicts);
+        let kernels = if options.cpu_kernels {
+            Kernels::detect()
+        } else {
+            Kernels::Portable
+        };
+        #[cfg(target_arch = "x86_64")]
+        if kernels == Kernels::Avx512 {
+            anchored.set_simd_lists();
+        }
 
         // Rank lanes by use, most used first, and sort rows by their ranked signature
         // so that each lane's rows cluster into few runs of words.
@@ -677,11 +686,7 @@ impl Index {
             keys,
             key_count,
             first_key,
-            kernels: if options.cpu_kernels {
-                Kernels::detect()
-            } else {
-                Kernels::Portable
-            },
+            kernels,
             fallback,
             anchored,
             expressions: pairs.len(),
@@ -1562,6 +1567,26 @@ mod tests {
             })
         ) {
             check_rows_to_keys(&result, &ords, key_count);
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[test]
+        fn simd_list_scan_agrees_with_a_scalar_scan(
+            list in proptest::collection::vec(0u32..400, 0..120),
+            base in 0u32..64,
+            presence in proptest::collection::vec(0u32..4, 1..420),
+            epoch in 1u32..4,
+        ) {
+            // Ids past the presence table count as unmarked, as the scalar scan's
+            // `get` has them.
+            let want = list
+                .iter()
+                .any(|&id| presence.get((base + id) as usize) == Some(&epoch));
+            if avx512::available() {
+                // SAFETY: the CPU has the module's features (checked just above).
+                let got = unsafe { avx512::any_marked(&list, base, &presence, epoch) };
+                prop_assert_eq!(got, want);
+            }
         }
 
         #[test]
