@@ -1571,6 +1571,31 @@ mod tests {
 
         #[cfg(target_arch = "x86_64")]
         #[test]
+        fn simd_list_scan_finds_a_mark_at_every_position(
+            len in 1usize..70,
+            base in 0u32..8,
+        ) {
+            if !avx512::available() {
+                return Ok(());
+            }
+            let list: Vec<u32> = (0..len as u32).map(|i| 3 * i + 1).collect();
+            let mut presence = vec![0u32; (base + 3 * len as u32 + 2) as usize];
+            // SAFETY: the CPU has the module's features (checked above).
+            let scan = |presence: &[u32]| unsafe { avx512::any_marked(&list, base, presence, 5) };
+            prop_assert!(!scan(&presence));
+            for &id in &list {
+                presence[(base + id) as usize] = 5;
+                prop_assert!(scan(&presence), "mark on {}", id);
+                // A neighbouring slot (not in the list) does not count.
+                presence[(base + id) as usize] = 0;
+                presence[(base + id + 1) as usize] = 5;
+                prop_assert!(!scan(&presence), "mark beside {}", id);
+                presence[(base + id + 1) as usize] = 0;
+            }
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[test]
         fn simd_list_scan_agrees_with_a_scalar_scan(
             list in proptest::collection::vec(0u32..400, 0..120),
             base in 0u32..64,
