@@ -106,25 +106,51 @@ fn lanes(n: usize) -> u16 {
     if n >= 16 { u16::MAX } else { (1u16 << n) - 1 }
 }
 
+/// Rows (positions in `row_key`) gathered per pass of [`rows_to_keys`].
+const ROW_BLOCK: usize = 1024;
+
 /// Sets the key bit of every row set in `result`, as the scalar `rows_to_keys` does.
 ///
-/// The key ordinals of a word's rows are gathered 16 at a time into a block; the bits
-/// are set from the block in one counted loop when it fills.
+/// Two passes per block of rows: the surviving rows' `row_key` positions are packed
+/// into the block, 16 per store and nothing loaded; then their key ordinals are
+/// gathered 16 at a time, every lane used, and the bits set in one counted loop. A
+/// gather per word instead (a few lanes each, then a store waiting on it) kept too few
+/// `row_key` loads in flight: 5% slower on broad 100k.
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,bmi1,bmi2,popcnt")]
 #[inline(never)]
 pub(super) fn rows_to_keys(result: &[u64], row_key: &[u32], keybits: &mut [u64]) {
     assert!(row_key.len() >= result.len() * ROW_KEY_STRIDE && row_key.len() <= i32::MAX as usize);
-    let mut block = [0u32; EMIT_BLOCK + 64];
+    // Positions of the block's rows, overwritten in place by their key ordinals.
+    let mut block = [0u32; ROW_BLOCK + 64];
     let mut n = 0usize;
-    let flush = |ords: &[u32], keybits: &mut [u64]| {
-        for &k in ords {
+    let flush = |block: &mut [u32; ROW_BLOCK + 64], n: usize, keybits: &mut [u64]| {
+        for c in (0..n).step_by(16) {
+            // SAFETY: `c + 16 <= n + 15 < ROW_BLOCK + 64`: the 16 lanes read are in
+            // `block`.
+            let at = unsafe { _mm512_loadu_si512(block.as_ptr().add(c).cast()) };
+            // SAFETY: the active lanes (those below `n`) hold positions `w * 65 + p`
+            // stored by the loop below for set bits `p < 64` of words `w <
+            // result.len()`, so they index `row_key` (asserted above); inactive lanes
+            // are not read.
+            let ords = unsafe {
+                _mm512_mask_i32gather_epi32::<4>(
+                    _mm512_setzero_si512(),
+                    lanes(n - c),
+                    at,
+                    row_key.as_ptr().cast(),
+                )
+            };
+            // SAFETY: the same 16 lanes of `block` as the load above.
+            unsafe { _mm512_storeu_si512(block.as_mut_ptr().add(c).cast(), ords) };
+        }
+        for &k in &block[..n] {
             let k = k as usize;
             keybits[k >> 6] |= 1 << (k & 63);
         }
     };
     for (w, &bits) in result.iter().enumerate() {
-        if n > EMIT_BLOCK - 64 {
-            flush(&block[..n], keybits);
+        if n > ROW_BLOCK - 64 {
+            flush(&mut block, n, keybits);
             n = 0;
         }
         let count = bits.count_ones() as usize;
@@ -133,22 +159,15 @@ pub(super) fn rows_to_keys(result: &[u64], row_key: &[u32], keybits: &mut [u64])
         let base = (w * ROW_KEY_STRIDE) as i32;
         let mut c = 0;
         loop {
-            let idx = widen(pos, c, base);
-            // SAFETY: the active lanes (the first `count - 16c`) hold `w * 65 + p`
-            // for set-bit positions `p < 64` of word `w < result.len()`, so they
-            // index `row_key` (asserted above); inactive lanes are not read.
-            let ords = unsafe {
-                _mm512_mask_i32gather_epi32::<4>(
-                    _mm512_setzero_si512(),
-                    lanes(count - 16 * c),
-                    idx,
-                    row_key.as_ptr().cast(),
-                )
-            };
-            // SAFETY: `n <= EMIT_BLOCK - 64` (flushed above) and `16c <= 48`, so the
-            // 16 lanes stored at `n + 16c` end within `block`'s `EMIT_BLOCK + 64`
+            // SAFETY: `n <= ROW_BLOCK - 64` (flushed above) and `16c <= 48`, so the
+            // 16 lanes stored at `n + 16c` end within `block`'s `ROW_BLOCK + 64`
             // entries.
-            unsafe { _mm512_storeu_si512(block.as_mut_ptr().add(n + 16 * c).cast(), ords) };
+            unsafe {
+                _mm512_storeu_si512(
+                    block.as_mut_ptr().add(n + 16 * c).cast(),
+                    widen(pos, c, base),
+                );
+            }
             c += 1;
             if 16 * c >= count {
                 break;
@@ -156,7 +175,7 @@ pub(super) fn rows_to_keys(result: &[u64], row_key: &[u32], keybits: &mut [u64])
         }
         n += count;
     }
-    flush(&block[..n], keybits);
+    flush(&mut block, n, keybits);
 }
 
 /// Writes the keys whose bits are set in `keybits` to `out` in ascending order and
@@ -203,7 +222,8 @@ pub(super) fn emit(keybits: &mut [u64], keys: &[u32], first_key: Option<u32>, ou
                         }
                     }
                 };
-                // SAFETY: as in `rows_to_keys`: `n <= EMIT_BLOCK - 64` and `16c <= 48`.
+                // SAFETY: `n <= EMIT_BLOCK - 64` (flushed above) and `16c <= 48`, so
+                // the 16 lanes stored at `n + 16c` end within `block`.
                 unsafe { _mm512_storeu_si512(block.as_mut_ptr().add(n + 16 * c).cast(), v) };
                 c += 1;
                 if 16 * c >= count {
