@@ -85,11 +85,15 @@ const DEFAULT_ANCHOR_THRESHOLD_PPM: u32 = 30_000;
 /// whose other literals are long lists is cheaper in the bitset lanes. Measured: broad
 /// rows with 80-300-id segment lists cost about 1, audience rows below 0.1.
 const MAX_ANCHORED_COST: f64 = 0.25;
-/// [`MAX_ANCHORED_COST`] when the lanes run their AVX-512 copies, which make a bitset
-/// row cheaper. Measured, alternating indexes in one process: broad 100k 7% faster
-/// (10.6k anchored rows instead of 19.0k), audience 10k and 100k level; with the
-/// portable kernels the same cap made audience 10k 5% slower.
-const MAX_ANCHORED_COST_AVX512: f64 = 0.1;
+/// [`MAX_ANCHORED_COST`] when the lanes run their AVX-512 copies and would hold at
+/// least [`LARGE_BITSET_ROWS`] rows anyway. Measured, alternating indexes in one
+/// process: broad 100k (85k bitset rows) 3-7% faster with 10.6k anchored rows instead
+/// of 19.0k; the same cap on audience 10k (500 bitset rows) was 2% slower, and with
+/// the portable kernels 5% slower.
+const MAX_ANCHORED_COST_LARGE_AVX512: f64 = 0.1;
+/// Bitset rows (at [`MAX_ANCHORED_COST`]) from which [`MAX_ANCHORED_COST_LARGE_AVX512`]
+/// applies.
+const LARGE_BITSET_ROWS: usize = 8192;
 /// Most expressions per index (rows are numbered with `u32` bit positions).
 const MAX_EXPRESSIONS: usize = (u32::MAX / 2 / MAX_CONJUNCTIONS as u32) as usize;
 
@@ -555,46 +559,62 @@ impl Index {
             Kernels::Portable
         };
         // Conjunctions with a selective positive `in` list go to the anchored partition.
+        // Per row: its anchor literal and estimated checking work, when it has an
+        // anchor selective enough.
         let max_p = options.anchor_threshold_ppm.min(1_000_000) as f64 / 1e6;
+        let encodable = anchorable(&dicts);
+        let plans: Vec<Option<(f64, usize)>> = rows
+            .iter()
+            .map(|row| {
+                row.lits
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, l))| {
+                        matches!(l.atom, Atom::In(v) if !l.negated && v.len() <= MAX_ANCHOR_VALUES)
+                    })
+                    .map(|(i, (_, l))| (selectivity(&dicts, dicts.attribute_id(l.attr), l), i))
+                    .min_by(|a, b| a.0.total_cmp(&b.0))
+                    .filter(|&(p, _)| p <= max_p && encodable)
+                    .map(|(p, anchor)| (anchored_cost(p, &row.lits, anchor), anchor))
+            })
+            .collect();
         let max_cost = match kernels {
+            // A large bitset partition shares each lane's per-request setup among many
+            // rows, and the AVX-512 lanes are cheaper per word: a costly anchored row
+            // is then better as one more bitset row.
             #[cfg(target_arch = "x86_64")]
-            Kernels::Avx512 => MAX_ANCHORED_COST_AVX512,
+            Kernels::Avx512
+                if plans
+                    .iter()
+                    .filter(|p| !p.is_some_and(|(cost, _)| cost <= MAX_ANCHORED_COST))
+                    .count()
+                    >= LARGE_BITSET_ROWS =>
+            {
+                MAX_ANCHORED_COST_LARGE_AVX512
+            }
             _ => MAX_ANCHORED_COST,
         };
         let mut anchored_rows: Vec<AnchoredRow<'_>> = Vec::new();
         // Body offsets and postings fit a group's 28-bit payload: bodies take at most
         // `body_words` each, postings at most two words (count, entry) per anchor value.
         let (mut anchored_words, mut anchored_postings) = (0usize, 0usize);
-        let encodable = anchorable(&dicts);
         let mut bitset_rows: Vec<RowBuild<'_>> = Vec::with_capacity(rows.len());
-        for row in rows {
-            let best = row
-                .lits
-                .iter()
-                .enumerate()
-                .filter(|(_, (_, l))| {
-                    matches!(l.atom, Atom::In(v) if !l.negated && v.len() <= MAX_ANCHOR_VALUES)
-                })
-                .map(|(i, (_, l))| (selectivity(&dicts, dicts.attribute_id(l.attr), l), i))
-                .min_by(|a, b| a.0.total_cmp(&b.0));
-            let words = best
-                .filter(|&(p, anchor)| {
-                    p <= max_p && anchored_cost(p, &row.lits, anchor) <= max_cost
-                })
-                .filter(|_| encodable)
+        for (row, plan) in rows.into_iter().zip(plans) {
+            let fits = plan
+                .filter(|&(cost, _)| cost <= max_cost)
                 .map(|(_, anchor)| {
                     let values = match row.lits[anchor].1.atom {
                         Atom::In(v) => v.len(),
                         Atom::Range(..) => 0,
                     };
-                    (body_words(&row.lits), 2 * values)
+                    (anchor, body_words(&row.lits), 2 * values)
                 })
-                .filter(|&(w, p)| {
+                .filter(|&(_, w, p)| {
                     anchored_words + w <= GROUP_PAYLOAD as usize
                         && anchored_postings + p <= GROUP_PAYLOAD as usize
                 });
-            match (best, words) {
-                (Some((_, anchor)), Some((w, p))) => {
+            match fits {
+                Some((anchor, w, p)) => {
                     anchored_words += w;
                     anchored_postings += p;
                     anchored_rows.push(AnchoredRow {
@@ -603,7 +623,7 @@ impl Index {
                         lits: row.lits,
                     });
                 }
-                _ => bitset_rows.push(row),
+                None => bitset_rows.push(row),
             }
         }
         let rows = bitset_rows;
