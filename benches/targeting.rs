@@ -58,7 +58,7 @@
 use std::{fmt::Write as _, hint::black_box, time::Instant};
 
 use adloop::targeting::{BuildOptions, Expr, Index, Request, Scratch, parse};
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, measurement::WallTime};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 /// Samples `0..n` with probability proportional to `1 / (i + 1)^s`.
@@ -539,46 +539,30 @@ fn bench_profile(c: &mut Criterion, profile: Profile, sizes: &[usize], write_dir
             let _ = std::fs::write(format!("{dir}/{}-{n}.jsonl", profile.name()), &w.jsonl);
         }
         let (index, scan, bitset_only, portable) = summarize(profile, n, &w);
-        let mut scratch = Scratch::new();
-        let mut out = Vec::new();
-        let mut i = 0usize;
+        let (mut scratch, mut out, mut i) = (Scratch::new(), Vec::new(), 0usize);
+        // One benchmark: `index` matching the workload's requests in turn.
+        let mut bench = |group: &mut BenchmarkGroup<'_, WallTime>, name: &str, index: &Index| {
+            group.bench_function(BenchmarkId::new(name, n), |b| {
+                b.iter(|| {
+                    i = (i + 1) & 1023;
+                    index.matches(black_box(&w.requests[i]), &mut scratch, &mut out);
+                    black_box(out.len())
+                })
+            });
+        };
         if n >= 1_000_000 {
             group.sample_size(10);
         }
-        group.bench_function(BenchmarkId::new("index", n), |b| {
-            b.iter(|| {
-                i = (i + 1) & 1023;
-                index.matches(black_box(&w.requests[i]), &mut scratch, &mut out);
-                black_box(out.len())
-            })
-        });
+        bench(&mut group, "index", &index);
         if let Some(bitset_only) = &bitset_only {
-            group.bench_function(BenchmarkId::new("bitset_only", n), |b| {
-                b.iter(|| {
-                    i = (i + 1) & 1023;
-                    bitset_only.matches(black_box(&w.requests[i]), &mut scratch, &mut out);
-                    black_box(out.len())
-                })
-            });
+            bench(&mut group, "bitset_only", bitset_only);
         }
         if let Some(portable) = &portable {
-            group.bench_function(BenchmarkId::new("portable", n), |b| {
-                b.iter(|| {
-                    i = (i + 1) & 1023;
-                    portable.matches(black_box(&w.requests[i]), &mut scratch, &mut out);
-                    black_box(out.len())
-                })
-            });
+            bench(&mut group, "portable", portable);
         }
         if n <= 100_000 {
             group.sample_size(10);
-            group.bench_function(BenchmarkId::new("brute_force", n), |b| {
-                b.iter(|| {
-                    i = (i + 1) & 1023;
-                    scan.matches(black_box(&w.requests[i]), &mut scratch, &mut out);
-                    black_box(out.len())
-                })
-            });
+            bench(&mut group, "brute_force", &scan);
             group.sample_size(100);
         }
     }
