@@ -66,11 +66,12 @@
 //! (dense and pre-folded for values many rows name, sparse lists otherwise; integer
 //! ranges bucketed at their endpoints); each lane is ANDed into a result bitset.
 //! Matching keys go through a key bitset that also orders and deduplicates them. The
-//! lane pass and the two loops that fill and drain the key bitset have copies compiled
-//! for AVX-512 (with VBMI2's byte compress for the output loops) and for
-//! BMI1/BMI2/POPCNT, chosen once at build from the CPU's features
-//! ([`BuildOptions::cpu_kernels`] turns them off). Calling those copies, and the
-//! AVX-512 output loops' gathers and block stores, are the crate's only `unsafe`.
+//! two loops that fill and drain the key bitset have copies compiled for
+//! BMI1/BMI2/POPCNT and for AVX-512 (with VBMI2's byte compress); with AVX-512 the lane
+//! pass and the anchored check of long lists have their own copies too. The best copies
+//! the CPU runs are chosen once at build ([`BuildOptions::cpu_kernels`] turns them off).
+//! Calling those copies, and the AVX-512 gathers, loads and block stores, are the
+//! crate's only `unsafe`.
 //! Expressions beyond the normalization caps are compiled into a dictionary-encoded
 //! tree and evaluated exactly. Matching allocates nothing once the scratch space has
 //! grown. See `docs/targeting.md` for measurements.

@@ -10,9 +10,11 @@
 //!   mispredicted often on broad workloads (a few bits per word, varying). Here
 //!   `vpcompressb` packs the positions of all set bits of a word into bytes in one
 //!   instruction, and the loop body is the same for every word of up to 16 bits:
-//!   widen 16 positions to 32-bit lanes, add the word's base, gather (or add) the 16
-//!   values, store all 16 lanes to a block and advance by the word's popcount. Only
-//!   words of more than 16 set bits go round the loop again.
+//!   widen 16 positions to 32-bit lanes, add the word's base, store all 16 lanes to a
+//!   block and advance by the word's popcount. Only words of more than 16 set bits go
+//!   round the loop again. The emission adds the first key (consecutive keys) or
+//!   gathers the keys per word; row to key first packs a block's row positions, then
+//!   gathers their key ordinals 16 lanes at a time.
 //!
 //! - [`any_marked`] scans an anchored body's long `in` list against the request's
 //!   presence marks, 16 ids per gather.
@@ -243,17 +245,19 @@ pub(super) fn emit(keybits: &mut [u64], keys: &[u32], first_key: Option<u32>, ou
 #[inline(never)]
 pub(super) fn any_marked(list: &[u32], base: u32, presence: &[u32], epoch: u32) -> bool {
     assert!(presence.len() <= i32::MAX as usize);
+    // Ids from `limit` on have no slot. Comparing the ids (not `base + id`, which could
+    // wrap past `u32::MAX` into range) keeps every active slot below `presence.len()`.
+    let limit = _mm512_set1_epi32(presence.len().saturating_sub(base as usize) as i32);
     let (base, epoch) = (
         _mm512_set1_epi32(base as i32),
         _mm512_set1_epi32(epoch as i32),
     );
-    let len = _mm512_set1_epi32(presence.len() as i32);
     let (chunks, tail) = list.as_chunks::<16>();
     let marked = |ids: __m512i, lanes: u16| {
+        let inside = lanes & _mm512_cmplt_epu32_mask(ids, limit);
         let slots = _mm512_add_epi32(ids, base);
-        // Lanes whose slot is in bounds (unsigned compare: a sum that wrapped is large).
-        let inside = lanes & _mm512_cmplt_epu32_mask(slots, len);
-        // SAFETY: only lanes with `slot < presence.len()` are read.
+        // SAFETY: an active lane has `id < presence.len() - base`, so its slot `base +
+        // id` is below `presence.len() <= i32::MAX` (no wrap, a valid index).
         let p = unsafe {
             _mm512_mask_i32gather_epi32::<4>(
                 _mm512_setzero_si512(),

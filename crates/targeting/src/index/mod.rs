@@ -117,7 +117,9 @@ pub struct BuildOptions {
     /// Whether matching may run the copies of its inner loops compiled for this CPU's
     /// extensions (on x86-64: BMI1/BMI2/POPCNT, and AVX-512 with VBMI2), chosen once at
     /// build when the CPU has them. Default `true`; `false` keeps the portable code
-    /// (for comparison: answers are the same either way).
+    /// (for comparison: answers are the same either way). With AVX-512, a large bitset
+    /// partition also takes some rows the other copies would anchor, so
+    /// [`IndexStats::anchored_rows`] and the index's size can differ too.
     pub cpu_kernels: bool,
 }
 
@@ -447,7 +449,7 @@ pub struct Index {
     /// `Some(keys[0])` when the keys are consecutive integers (the usual numbering of a
     /// snapshot's campaigns), so a key ordinal converts to its key by an addition.
     first_key: Option<u32>,
-    /// Which copies of the output loops this CPU runs (checked once, at build).
+    /// Which copies of matching's inner loops this CPU runs (checked once, at build).
     kernels: Kernels,
     fallback: Fallback,
     anchored: Anchored,
@@ -554,7 +556,7 @@ impl Index {
         dicts.finish();
 
         let kernels = if options.cpu_kernels {
-            Kernels::detect()
+            Kernels::detect(rows.len(), keys.len())
         } else {
             Kernels::Portable
         };
@@ -842,8 +844,9 @@ impl Index {
     }
 }
 
-/// The copies of the output loops (`rows_to_keys`, `emit`) an index runs, chosen once
-/// at build from the CPU's features.
+/// The copies of matching's inner loops an index runs, chosen once at build from the
+/// CPU's features: the output loops (`rows_to_keys`, `emit`) in every copy, and with
+/// AVX-512 also the lane pass and the anchored list scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kernels {
     /// Compiled for the target's baseline.
@@ -867,11 +870,16 @@ impl Kernels {
         }
     }
 
-    /// The best copies this CPU runs.
-    fn detect() -> Kernels {
+    /// The best copies this CPU runs for an index of at most `rows` rows and `keys`
+    /// keys. The AVX-512 gathers index `row_key` and `keys` with 32-bit signed lanes, so
+    /// an index past `i32::MAX` entries (over two billion rows) keeps the BMI copies.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+    fn detect(rows: usize, keys: usize) -> Kernels {
         #[cfg(target_arch = "x86_64")]
         {
-            if avx512::available() {
+            let lanes_fit = rows.div_ceil(64).saturating_mul(ROW_KEY_STRIDE) <= i32::MAX as usize
+                && keys.div_ceil(64).saturating_mul(64) <= i32::MAX as usize;
+            if lanes_fit && avx512::available() {
                 return Kernels::Avx512;
             }
             if std::is_x86_feature_detected!("bmi1")
@@ -1581,6 +1589,49 @@ mod tests {
             assert_eq!(out[1..], want[..], "{kernels:?}");
             assert!(bits.iter().all(|&w| w == 0), "{kernels:?}");
         }
+    }
+
+    /// A word with `count` set bits spread over it (positions `37i mod 64`, distinct
+    /// since 37 is odd).
+    fn spread(count: u32) -> u64 {
+        (0..count).fold(0u64, |w, i| w | 1 << (i * 37 % 64))
+    }
+
+    /// Every popcount around the AVX-512 loops' 16-lane steps, and runs of full words
+    /// that end a row-to-key block (flushed past 960 positions, 1,024 at most) and an
+    /// emission block (flushed past 192, 256 at most) exactly, one short and one over.
+    #[test]
+    fn kernels_agree_at_popcount_and_block_boundaries() {
+        let counts = [0, 1, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64];
+        let mut words: Vec<u64> = counts.iter().map(|&c| spread(c)).collect();
+        for run in [2, 3, 4, 14, 15, 16, 17] {
+            words.extend(std::iter::repeat_n(!0u64, run));
+            words.extend([spread(64), spread(1), spread(16), 0, spread(17)]);
+        }
+        let key_count = 5000;
+        let ords: Vec<u32> = (0..words.len() as u32 * 64)
+            .map(|r| r * 7919 % key_count)
+            .collect();
+        check_rows_to_keys(&words, &ords, key_count as usize);
+        // Keys past 2^31 and up to `u32::MAX` (the emission adds in 32-bit lanes).
+        let last_first = u32::MAX - (words.len() as u32 * 64 - 1);
+        for first in [0, 1 << 31, last_first] {
+            let keys: Vec<u32> = (0..words.len() as u32 * 64).map(|o| first + o).collect();
+            check_emit(&words, &keys, Some(first));
+            let spaced: Vec<u32> = (0..words.len() as u32 * 64).map(|o| o * 3 + 1).collect();
+            check_emit(&words, &spaced, None);
+        }
+    }
+
+    /// The index picks the best copies this CPU runs.
+    #[test]
+    fn the_best_kernels_are_chosen() {
+        let e = crate::parse("a in (1, 2)").unwrap();
+        let index = Index::build([(1, &e)]).unwrap();
+        let best = *available_kernels().last().unwrap();
+        assert_eq!(index.stats().kernels, best.name());
+        let portable = Index::build_with([(1, &e)], &BuildOptions::new().cpu_kernels(false));
+        assert_eq!(portable.unwrap().stats().kernels, "portable");
     }
 
     proptest! {
