@@ -450,6 +450,7 @@ impl Anchored {
     /// groups are resolved.
     #[inline(never)]
     pub(crate) fn run(&self, enc: &Encoded<'_>, presence: &[u32], epoch: u32, keybits: &mut [u64]) {
+        self.warm(enc);
         let mut passed = [0u32; PASS_BLOCK];
         let mut n = 0usize;
         for a in &self.attrs {
@@ -470,6 +471,37 @@ impl Anchored {
             }
         }
         self.resolve(&passed[..n], enc, presence, epoch, keybits);
+    }
+
+    /// Loads each request value's `starts` entry, then its first group, before
+    /// [`Anchored::run`] walks them: the loads of one pass do not wait on each other, so
+    /// their cache misses overlap, where the walk meets them one value at a time (its
+    /// loop over a value's groups, of varying length, ends the processor's run-ahead).
+    /// Measured alternating in one process: audience 100k and the engine's decide
+    /// workload at 100k 9% faster, audience 10k 1.5%, broad level.
+    fn warm(&self, enc: &Encoded<'_>) {
+        let mut firsts = 0u32;
+        for a in &self.attrs {
+            for &id in enc.ids(a.attr) {
+                if let Some(&lo) = a.starts.get(id as usize) {
+                    firsts ^= lo;
+                }
+            }
+        }
+        let mut gates = 0u32;
+        for a in &self.attrs {
+            for &id in enc.ids(a.attr) {
+                if let Some(g) = a
+                    .starts
+                    .get(id as usize)
+                    .and_then(|&lo| self.groups.get(lo as usize))
+                {
+                    gates ^= g.gates[0];
+                }
+            }
+        }
+        // Keeps the loads: their values are not needed, only their lines.
+        std::hint::black_box((firsts, gates));
     }
 
     /// Sets the keys of the groups `passed` (their gates hold) whose rows hold.
