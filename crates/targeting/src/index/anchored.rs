@@ -513,6 +513,20 @@ impl Anchored {
         epoch: u32,
         keybits: &mut [u64],
     ) {
+        // As in `warm`: the block's bodies (first words) and postings (first entries)
+        // are loaded together first. The engine's decide workload at 100k: 9% faster,
+        // audience 1-2%, broad level (alternating in one process).
+        let mut first = 0u32;
+        for &i in passed {
+            let word = self.groups[i as usize].word;
+            let payload = (word & GROUP_PAYLOAD) as usize;
+            first ^= match (word & SINGLE != 0, word & KEYS != 0) {
+                (true, true) => 0,
+                (true, false) => self.bodies.get(payload).copied().unwrap_or(0),
+                (false, _) => self.postings.get(payload + 1).copied().unwrap_or(0),
+            };
+        }
+        std::hint::black_box(first);
         for &i in passed {
             let word = self.groups[i as usize].word;
             let payload = word & GROUP_PAYLOAD;
