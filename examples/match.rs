@@ -38,6 +38,18 @@ use serde_json::Value as Json;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let code = run(&args, &mut out, &mut std::io::stderr());
+    if out.flush().is_err() {
+        return ExitCode::FAILURE;
+    }
+    code
+}
+
+/// The whole program over `args` (without the program name), writing answers to
+/// `stdout` and reports to `stderr`; `tests/match_example.rs` runs it on small files.
+pub(crate) fn run(args: &[String], stdout: &mut dyn Write, stderr: &mut dyn Write) -> ExitCode {
     let (mut paths, mut repeat, mut compare) = (Vec::new(), 1usize, false);
     let mut options = BuildOptions::new();
     let mut it = args.iter();
@@ -45,12 +57,12 @@ fn main() -> ExitCode {
         if a == "--repeat" {
             match it.next().and_then(|n| n.parse().ok()) {
                 Some(n) if n > 0 => repeat = n,
-                _ => return usage("--repeat needs a positive integer"),
+                _ => return usage(stderr, "--repeat needs a positive integer"),
             }
         } else if a == "--anchor-ppm" {
             match it.next().and_then(|n| n.parse().ok()) {
                 Some(ppm) => options = options.anchor_threshold_ppm(ppm),
-                None => return usage("--anchor-ppm needs an integer (parts per million)"),
+                None => return usage(stderr, "--anchor-ppm needs an integer (parts per million)"),
             }
         } else if a == "--portable" {
             options = options.cpu_kernels(false);
@@ -61,15 +73,15 @@ fn main() -> ExitCode {
         }
     }
     let [expressions, requests] = paths.as_slice() else {
-        return usage("expected two paths");
+        return usage(stderr, "expected two paths");
     };
     let (expr_text, req_text) = match (
         std::fs::read_to_string(expressions),
         std::fs::read_to_string(requests),
     ) {
         (Ok(e), Ok(r)) => (e, r),
-        (Err(e), _) => return usage(&format!("cannot read {expressions}: {e}")),
-        (_, Err(e)) => return usage(&format!("cannot read {requests}: {e}")),
+        (Err(e), _) => return usage(stderr, &format!("cannot read {expressions}: {e}")),
+        (_, Err(e)) => return usage(stderr, &format!("cannot read {requests}: {e}")),
     };
 
     let mut pairs: Vec<(u32, Expr)> = Vec::new();
@@ -79,11 +91,15 @@ fn main() -> ExitCode {
             continue;
         }
         let Some((key, text)) = line.split_once('\t') else {
-            eprintln!("{expressions}:{line_no}: expected `key<TAB>expression`");
+            let _ = writeln!(
+                stderr,
+                "{expressions}:{line_no}: expected `key<TAB>expression`"
+            );
             continue;
         };
         let Ok(key) = key.trim().parse::<u32>() else {
-            eprintln!(
+            let _ = writeln!(
+                stderr,
                 "{expressions}:{line_no}: key {:?} is not a non-negative integer (u32)",
                 key.trim()
             );
@@ -91,7 +107,9 @@ fn main() -> ExitCode {
         };
         match parse(text) {
             Ok(e) => pairs.push((key, e)),
-            Err(e) => eprintln!("{expressions}:{line_no}: {e}"),
+            Err(e) => {
+                let _ = writeln!(stderr, "{expressions}:{line_no}: {e}");
+            }
         }
     }
 
@@ -101,7 +119,7 @@ fn main() -> ExitCode {
         .map(|(i, line)| match request_from_json(line) {
             Ok(r) => Some(r),
             Err(e) => {
-                eprintln!("{requests}:{}: {e}", i + 1);
+                let _ = writeln!(stderr, "{requests}:{}: {e}", i + 1);
                 None
             }
         })
@@ -111,7 +129,7 @@ fn main() -> ExitCode {
     let index = match Index::build_with(pairs.iter().map(|(k, e)| (*k, e)), &options) {
         Ok(index) => index,
         Err(e) => {
-            eprintln!("{expressions}: {e}");
+            let _ = writeln!(stderr, "{expressions}: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -134,7 +152,7 @@ fn main() -> ExitCode {
         ) {
             Ok(portable) => Some(portable),
             Err(e) => {
-                eprintln!("{expressions}: {e}");
+                let _ = writeln!(stderr, "{expressions}: {e}");
                 return ExitCode::FAILURE;
             }
         }
@@ -147,7 +165,7 @@ fn main() -> ExitCode {
             if let Some(r) = r {
                 portable.matches(r, &mut scratch, &mut out);
                 if out[..] != keys[at..end] {
-                    eprintln!("match: the portable index answers differently");
+                    let _ = writeln!(stderr, "match: the portable index answers differently");
                     return ExitCode::FAILURE;
                 }
             }
@@ -173,22 +191,18 @@ fn main() -> ExitCode {
         }
     }
 
-    let stdout = std::io::stdout();
-    let mut w = BufWriter::new(stdout.lock());
     let mut from = 0;
     for &end in &ends {
         let line: Vec<String> = keys[from..end].iter().map(u32::to_string).collect();
-        if writeln!(w, "{}", line.join(" ")).is_err() {
+        if writeln!(stdout, "{}", line.join(" ")).is_err() {
             return ExitCode::FAILURE;
         }
         from = end;
     }
-    if w.flush().is_err() {
-        return ExitCode::FAILURE;
-    }
     let stats = index.stats();
     let n = requests_parsed.len();
-    eprintln!(
+    let _ = writeln!(
+        stderr,
         "match: built index of {} expressions ({} rows, {} anchored, {} fallback, {:.1} bytes/expression, {} kernels) in {:.3} ms; \
          matched {} requests in {:.3} ms ({:.2} µs/request, {:.0} requests/s)",
         stats.expressions,
@@ -204,7 +218,8 @@ fn main() -> ExitCode {
         n as f64 / best.max(f64::MIN_POSITIVE),
     );
     if portable.is_some() {
-        eprintln!(
+        let _ = writeln!(
+            stderr,
             "match: portable kernels, alternating round by round: {:.2} µs/request ({:.2}x the {} index's time); same answers",
             best_portable * 1e6 / n.max(1) as f64,
             best_portable / best.max(f64::MIN_POSITIVE),
@@ -214,8 +229,9 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn usage(problem: &str) -> ExitCode {
-    eprintln!(
+fn usage(stderr: &mut dyn Write, problem: &str) -> ExitCode {
+    let _ = writeln!(
+        stderr,
         "match: {problem}\nusage: match EXPRESSIONS REQUESTS [--repeat N] [--anchor-ppm P] [--portable] [--compare]"
     );
     ExitCode::from(2)
