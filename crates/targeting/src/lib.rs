@@ -67,8 +67,9 @@
 //! ranges bucketed at their endpoints); each lane is ANDed into a result bitset.
 //! Matching keys go through a key bitset that also orders and deduplicates them. The
 //! two loops that fill and drain the key bitset have copies compiled for
-//! BMI1/BMI2/POPCNT and for AVX-512 (with VBMI2's byte compress); with AVX-512 the lane
-//! pass and the anchored check of long lists have their own copies too. The best copies
+//! BMI1/BMI2/POPCNT and for AVX-512 (with VBMI2's byte compress); with AVX-512 (F, BW
+//! and VL suffice) the lane pass and the anchored check of long lists have their own
+//! copies too. The best copies
 //! the CPU runs are chosen once at build ([`BuildOptions::cpu_kernels`] turns them off).
 //! Calling those copies, and the AVX-512 gathers, loads and block stores, are the
 //! crate's only `unsafe`.

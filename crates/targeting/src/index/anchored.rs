@@ -120,7 +120,7 @@ pub(crate) struct Anchored {
     always: u32,
     presence_len: usize,
     /// Scan long `in` lists with the AVX-512 kernel (`avx512::any_marked`): set by the
-    /// index only when the CPU has AVX-512.
+    /// index only when the CPU has AVX-512 F, BW and VL.
     simd_lists: bool,
 }
 
@@ -189,11 +189,11 @@ impl Anchored {
 
     /// Lets long `in` lists be scanned 16 ids at a time with AVX-512 gathers of their
     /// presence slots (the sequential list loads overlap, where a binary search per
-    /// request value waits on one dependent load after another). Call only when
-    /// `avx512::available()`.
+    /// request value waits on one dependent load after another), when the CPU can
+    /// (`avx512::lanes_available`).
     #[cfg(target_arch = "x86_64")]
     pub(crate) fn set_simd_lists(&mut self) {
-        self.simd_lists = super::avx512::available();
+        self.simd_lists = super::avx512::lanes_available();
     }
 
     pub(crate) fn presence_len(&self) -> usize {
@@ -610,7 +610,7 @@ impl Anchored {
                     let hit = if simd {
                         #[cfg(target_arch = "x86_64")]
                         // SAFETY: `simd_lists` is set only when the CPU has the
-                        // features of the `avx512` module (`set_simd_lists`).
+                        // features `any_marked` is compiled for (`set_simd_lists`).
                         unsafe {
                             super::avx512::any_marked(
                                 list,

@@ -20,7 +20,8 @@
 //!   presence marks, 16 ids per gather.
 //!
 //! Every function here may be called only where [`available`] is true (the index
-//! checks once, at build); each pointer access is bounds-argued in its `SAFETY`
+//! checks once, at build), or for [`apply_lane`] and [`any_marked`], where
+//! [`lanes_available`] is; each pointer access is bounds-argued in its `SAFETY`
 //! comment.
 
 use std::arch::x86_64::{
@@ -37,10 +38,16 @@ use super::{
 /// Whether this CPU has every feature this module's functions are compiled for:
 /// AVX-512 F, BW, VL and VBMI2, and BMI1, BMI2 and POPCNT for the scalar parts.
 pub(super) fn available() -> bool {
+    lanes_available() && std::is_x86_feature_detected!("avx512vbmi2")
+}
+
+/// Whether this CPU runs [`apply_lane`] and [`any_marked`], which need no VBMI2:
+/// AVX-512 F, BW and VL, and BMI1, BMI2 and POPCNT (Skylake-SP and Cascade Lake have
+/// these but not VBMI2's byte compress, which the output loops use).
+pub(super) fn lanes_available() -> bool {
     std::is_x86_feature_detected!("avx512f")
         && std::is_x86_feature_detected!("avx512bw")
         && std::is_x86_feature_detected!("avx512vl")
-        && std::is_x86_feature_detected!("avx512vbmi2")
         && std::is_x86_feature_detected!("bmi1")
         && std::is_x86_feature_detected!("bmi2")
         && std::is_x86_feature_detected!("popcnt")

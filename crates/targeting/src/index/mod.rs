@@ -405,7 +405,8 @@ pub struct IndexStats {
     /// match; `lanes × result_words` without the row clustering).
     pub lane_words: usize,
     /// Which compiled copies of matching's inner loops the index runs: `"avx512"`,
-    /// `"bmi"` or `"portable"` (see [`BuildOptions::cpu_kernels`]).
+    /// `"avx512-lanes"` (AVX-512 without VBMI2: the lane pass and list scan, BMI output
+    /// loops), `"bmi"` or `"portable"` (see [`BuildOptions::cpu_kernels`]).
     pub kernels: &'static str,
 }
 
@@ -560,6 +561,8 @@ impl Index {
         } else {
             Kernels::Portable
         };
+        #[cfg(test)]
+        let kernels = tests::FORCE_KERNELS.get().unwrap_or(kernels);
         // Conjunctions with a selective positive `in` list go to the anchored partition.
         // Per row: its anchor literal and estimated checking work, when it has an
         // anchor selective enough.
@@ -585,7 +588,7 @@ impl Index {
             // rows, and the AVX-512 lanes are cheaper per word: a costly anchored row
             // is then better as one more bitset row.
             #[cfg(target_arch = "x86_64")]
-            Kernels::Avx512
+            Kernels::Avx512 | Kernels::Avx512Lanes
                 if plans
                     .iter()
                     .filter(|p| !p.is_some_and(|(cost, _)| cost <= MAX_ANCHORED_COST))
@@ -631,7 +634,7 @@ impl Index {
         let rows = bitset_rows;
         let mut anchored = Anchored::build(anchored_rows, &dicts);
         #[cfg(target_arch = "x86_64")]
-        if kernels == Kernels::Avx512 {
+        if matches!(kernels, Kernels::Avx512 | Kernels::Avx512Lanes) {
             anchored.set_simd_lists();
         }
 
@@ -793,10 +796,10 @@ impl Index {
             for lane in &self.lanes {
                 match self.kernels {
                     #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `Kernels::Avx512` is chosen only when the CPU has the
-                    // features the `avx512` module's functions are compiled for
-                    // (`avx512::available`).
-                    Kernels::Avx512 => unsafe {
+                    // SAFETY: `Kernels::Avx512` and `Kernels::Avx512Lanes` are chosen
+                    // only when the CPU has the features `avx512::apply_lane` is
+                    // compiled for (`avx512::lanes_available`).
+                    Kernels::Avx512 | Kernels::Avx512Lanes => unsafe {
                         avx512::apply_lane(lane, &enc, result, h, patches)
                     },
                     _ => apply_lane(lane, &enc, result, h, patches),
@@ -804,12 +807,16 @@ impl Index {
             }
             match self.kernels {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: as for `avx512::apply_lane` above.
+                // SAFETY: `Kernels::Avx512` is chosen only when the CPU has the
+                // features of every function in `avx512` (`avx512::available`).
                 Kernels::Avx512 => unsafe { avx512::rows_to_keys(result, &self.row_key, keybits) },
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: `Kernels::Bmi` is chosen only when the CPU has BMI1, BMI2
-                // and POPCNT, the features `rows_to_keys_bmi` is compiled for.
-                Kernels::Bmi => unsafe { rows_to_keys_bmi(result, &self.row_key, keybits) },
+                // SAFETY: `Kernels::Bmi` and `Kernels::Avx512Lanes` are chosen only
+                // when the CPU has BMI1, BMI2 and POPCNT, the features
+                // `rows_to_keys_bmi` is compiled for.
+                Kernels::Bmi | Kernels::Avx512Lanes => unsafe {
+                    rows_to_keys_bmi(result, &self.row_key, keybits)
+                },
                 Kernels::Portable => rows_to_keys(result, &self.row_key, keybits),
             }
             // The sink word (just past the real key words) collects the bits of
@@ -834,11 +841,13 @@ impl Index {
         }
         match self.kernels {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: as for `avx512::apply_lane` above.
+            // SAFETY: as for `avx512::rows_to_keys` above.
             Kernels::Avx512 => unsafe { avx512::emit(keybits, &self.keys, self.first_key, out) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as for `rows_to_keys_bmi` above.
-            Kernels::Bmi => unsafe { emit_bmi(keybits, &self.keys, self.first_key, out) },
+            Kernels::Bmi | Kernels::Avx512Lanes => unsafe {
+                emit_bmi(keybits, &self.keys, self.first_key, out)
+            },
             Kernels::Portable => emit(keybits, &self.keys, self.first_key, out),
         }
     }
@@ -857,6 +866,10 @@ enum Kernels {
     /// AVX-512 with VBMI2's byte compress (`avx512` module).
     #[cfg(target_arch = "x86_64")]
     Avx512,
+    /// AVX-512 without VBMI2: the `avx512` module's lane pass and list scan, the BMI
+    /// output loops.
+    #[cfg(target_arch = "x86_64")]
+    Avx512Lanes,
 }
 
 impl Kernels {
@@ -867,6 +880,8 @@ impl Kernels {
             Kernels::Bmi => "bmi",
             #[cfg(target_arch = "x86_64")]
             Kernels::Avx512 => "avx512",
+            #[cfg(target_arch = "x86_64")]
+            Kernels::Avx512Lanes => "avx512-lanes",
         }
     }
 
@@ -881,6 +896,9 @@ impl Kernels {
                 && keys.div_ceil(64).saturating_mul(64) <= i32::MAX as usize;
             if lanes_fit && avx512::available() {
                 return Kernels::Avx512;
+            }
+            if avx512::lanes_available() {
+                return Kernels::Avx512Lanes;
             }
             if std::is_x86_feature_detected!("bmi1")
                 && std::is_x86_feature_detected!("bmi2")
@@ -1495,9 +1513,17 @@ impl Scratch {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
     use proptest::prelude::*;
 
     use super::*;
+
+    thread_local! {
+        /// Copies an index built on this thread runs instead of the best the CPU has
+        /// (one of `available_kernels`).
+        pub(super) static FORCE_KERNELS: Cell<Option<Kernels>> = const { Cell::new(None) };
+    }
 
     /// A random bitset of `words` words, each word empty, sparse, dense or full.
     fn bitset(words: usize) -> impl Strategy<Value = Vec<u64>> {
@@ -1536,7 +1562,9 @@ mod tests {
                 Kernels::Avx512 => unsafe { avx512::rows_to_keys(result, &row_key, &mut got) },
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: as above.
-                Kernels::Bmi => unsafe { rows_to_keys_bmi(result, &row_key, &mut got) },
+                Kernels::Bmi | Kernels::Avx512Lanes => unsafe {
+                    rows_to_keys_bmi(result, &row_key, &mut got)
+                },
                 Kernels::Portable => rows_to_keys(result, &row_key, &mut got),
             }
             assert_eq!(got[..key_words], want[..], "{kernels:?}");
@@ -1553,6 +1581,9 @@ mod tests {
                 && std::is_x86_feature_detected!("popcnt")
             {
                 all.push(Kernels::Bmi);
+            }
+            if avx512::lanes_available() {
+                all.push(Kernels::Avx512Lanes);
             }
             if avx512::available() {
                 all.push(Kernels::Avx512);
@@ -1582,7 +1613,9 @@ mod tests {
                 Kernels::Avx512 => unsafe { avx512::emit(&mut bits, keys, first_key, &mut out) },
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: as above.
-                Kernels::Bmi => unsafe { emit_bmi(&mut bits, keys, first_key, &mut out) },
+                Kernels::Bmi | Kernels::Avx512Lanes => unsafe {
+                    emit_bmi(&mut bits, keys, first_key, &mut out)
+                },
                 Kernels::Portable => emit(&mut bits, keys, first_key, &mut out),
             }
             assert_eq!(out[0], 7, "{kernels:?}");
@@ -1620,6 +1653,86 @@ mod tests {
             check_emit(&words, &keys, Some(first));
             let spaced: Vec<u32> = (0..words.len() as u32 * 64).map(|o| o * 3 + 1).collect();
             check_emit(&words, &spaced, None);
+        }
+    }
+
+    /// Every combination of copies this CPU runs gives the portable index's answers on
+    /// a workload with anchored long lists, multi-value lanes and a bitset partition
+    /// large enough for the lower anchoring cap.
+    #[test]
+    fn every_kernel_combination_answers_the_same() {
+        let mut texts = Vec::new();
+        let mut x = 7u64;
+        let mut next = |m: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        // Bitset rows: no anchor (two of six values is not selective, and a list of 17
+        // or more is not anchored on).
+        for _ in 0..9000 {
+            let ids: Vec<String> = (0..17 + next(10)).map(|_| next(300).to_string()).collect();
+            texts.push(format!(
+                "n in ({}, {}) and seg in ({}) and d != {}",
+                next(6),
+                next(6),
+                ids.join(", "),
+                next(4)
+            ));
+        }
+        let countries: Vec<String> = (0..800).map(|c| c.to_string()).collect();
+        texts.push(format!("c in ({})", countries.join(", ")));
+        for _ in 0..600 {
+            let ids: Vec<String> = (0..20 + next(130)).map(|_| next(300).to_string()).collect();
+            texts.push(format!("c = {} and seg in ({})", next(800), ids.join(", ")));
+        }
+        let exprs: Vec<Expr> = texts.iter().map(|t| crate::parse(t).unwrap()).collect();
+        let pairs = || exprs.iter().enumerate().map(|(i, e)| (i as u32, e));
+        let portable = Index::build_with(pairs(), &BuildOptions::new().cpu_kernels(false));
+        let portable = portable.unwrap();
+        let stats = portable.stats();
+        assert!(
+            stats.rows - stats.anchored_rows >= LARGE_BITSET_ROWS,
+            "{stats:?}"
+        );
+        assert!(stats.anchored_rows >= 300, "{stats:?}");
+        let mut requests = Vec::new();
+        for _ in 0..60 {
+            let mut req = Request::new();
+            req.push_int("n", next(6) as i64);
+            req.push_int("d", next(4) as i64);
+            req.push_int("c", next(40) as i64);
+            for _ in 0..1 + next(40) {
+                req.push_int("seg", next(300) as i64);
+            }
+            requests.push(req);
+        }
+        let (mut scratch, mut want, mut got) = (Scratch::new(), Vec::new(), Vec::new());
+        for kernels in available_kernels() {
+            FORCE_KERNELS.set(Some(kernels));
+            let index = Index::build(pairs()).unwrap();
+            FORCE_KERNELS.set(None);
+            assert_eq!(index.stats().kernels, kernels.name());
+            #[cfg(target_arch = "x86_64")]
+            if matches!(kernels, Kernels::Avx512 | Kernels::Avx512Lanes) {
+                // The lower cap takes costly anchored rows into the bitset lanes.
+                assert!(
+                    index.stats().anchored_rows < stats.anchored_rows,
+                    "{kernels:?}"
+                );
+            }
+            let mut total = 0;
+            for req in &requests {
+                portable.matches(req, &mut scratch, &mut want);
+                index.matches(req, &mut scratch, &mut got);
+                assert_eq!(got, want, "{kernels:?}");
+                total += got.len();
+            }
+            assert!(
+                total > 60,
+                "{kernels:?}: the workload should match: {total}"
+            );
         }
     }
 
