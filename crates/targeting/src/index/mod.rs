@@ -887,7 +887,8 @@ impl Kernels {
 
     /// The best copies this CPU runs for an index of at most `rows` rows and `keys`
     /// keys. The AVX-512 gathers index `row_key` and `keys` with 32-bit signed lanes, so
-    /// an index past `i32::MAX` entries (over two billion rows) keeps the BMI copies.
+    /// an index past `i32::MAX` entries (over two billion rows) keeps the BMI output loops
+    /// (`avx512-lanes` where the CPU has AVX-512).
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     fn detect(rows: usize, keys: usize) -> Kernels {
         #[cfg(target_arch = "x86_64")]
