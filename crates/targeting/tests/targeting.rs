@@ -655,6 +655,17 @@ fn numbered(texts: &[String]) -> Vec<(u32, Expr)> {
         .collect()
 }
 
+/// The default index and one built with `cpu_kernels(false)`, from the same pairs.
+fn default_and_portable(pairs: &[(u32, Expr)]) -> (Index, Index) {
+    let index = Index::build(pairs.iter().map(|(k, e)| (*k, e))).unwrap();
+    let portable = Index::build_with(
+        pairs.iter().map(|(k, e)| (*k, e)),
+        &BuildOptions::new().cpu_kernels(false),
+    )
+    .unwrap();
+    (index, portable)
+}
+
 /// Matches `requests` with every index and compares each answer with the reference.
 fn assert_all_agree(pairs: &[(u32, Expr)], indexes: &[&Index], requests: &[Request]) -> usize {
     let (mut scratch, mut out) = (Scratch::new(), Vec::new());
@@ -694,12 +705,7 @@ fn anchored_rows_with_long_lists_equal_reference() {
         })
         .collect();
     let pairs = numbered(&texts);
-    let index = Index::build(pairs.iter().map(|(k, e)| (*k, e))).unwrap();
-    let portable = Index::build_with(
-        pairs.iter().map(|(k, e)| (*k, e)),
-        &BuildOptions::new().cpu_kernels(false),
-    )
-    .unwrap();
+    let (index, portable) = default_and_portable(&pairs);
     assert!(index.stats().anchored_rows > 1000, "{:?}", index.stats());
     let requests: Vec<Request> = (0..300)
         .map(|_| {
@@ -748,12 +754,7 @@ fn a_large_bitset_partition_takes_costly_anchored_rows() {
         )
     }));
     let pairs = numbered(&texts);
-    let index = Index::build(pairs.iter().map(|(k, e)| (*k, e))).unwrap();
-    let portable = Index::build_with(
-        pairs.iter().map(|(k, e)| (*k, e)),
-        &BuildOptions::new().cpu_kernels(false),
-    )
-    .unwrap();
+    let (index, portable) = default_and_portable(&pairs);
     assert!(
         portable.stats().anchored_rows >= 500,
         "{:?}",

@@ -1662,14 +1662,10 @@ mod tests {
     /// large enough for the lower anchoring cap.
     #[test]
     fn every_kernel_combination_answers_the_same() {
+        use rand::{RngExt, SeedableRng, rngs::StdRng};
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut next = |m: u64| rng.random_range(0..m);
         let mut texts = Vec::new();
-        let mut x = 7u64;
-        let mut next = |m: u64| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (x >> 33) % m
-        };
         // Bitset rows: no anchor (two of six values is not selective, and a list of 17
         // or more is not anchored on).
         for _ in 0..9000 {
